@@ -1,0 +1,23 @@
+//! Types every other layer speaks. Depends on nothing else in the crate.
+//!
+//! Values here are parsed, not validated: once you hold an `Email` or a `TenantId` it is
+//! well-formed, so the flows never re-check.
+
+mod email;
+mod event;
+mod ids;
+mod password;
+mod profile;
+mod role;
+mod user;
+
+pub use email::Email;
+pub use event::{Event, EventKind, EventPayload, RequestContext};
+pub use ids::{FamilyId, TenantId, UserId, new_event_id};
+pub use password::{Password, PasswordPolicy};
+pub use profile::{FieldType, Profile, ProfileError, ProfileSchema};
+pub use role::RoleName;
+pub use user::{User, UserSnapshot};
+
+/// Milliseconds since the Unix epoch: the one time representation stored and compared.
+pub type UnixMillis = i64;

@@ -1,0 +1,3 @@
+//! Placeholder until the outbox store lands.
+pub struct Dispatcher;
+pub struct DispatcherSettings;

@@ -1,0 +1,8 @@
+//! hookauth: a self-hosted authentication server whose flows are customised by sandboxed
+//! WebAssembly hooks.
+//!
+//! Data flows inward: [`http`] (parse, authorise, map errors) → [`flows`] (one use case per
+//! file) → [`store`] (sqlx, SQLite or PostgreSQL), [`crypto`], [`events`] and [`domain`].
+
+pub mod domain;
+pub mod events;
