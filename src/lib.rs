@@ -4,5 +4,12 @@
 //! Data flows inward: [`http`] (parse, authorise, map errors) → [`flows`] (one use case per
 //! file) → [`store`] (sqlx, SQLite or PostgreSQL), [`crypto`], [`events`] and [`domain`].
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod events;
+pub mod flows;
+pub mod http;
+pub mod store;

@@ -1,1 +1,122 @@
-fn main() {}
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use hookauth::app::{Application, Launch, build_flows};
+use hookauth::cli::{Cli, Command, HooksCommand, TenantCommand, UserCommand};
+use hookauth::config::{Config, Overrides};
+use hookauth::domain::{Email, Password, TenantId};
+use hookauth::flows::{self, Clock};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOOKAUTH_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut overrides = Overrides {
+        database_url: cli.database_url.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve { bind, hooks } = &cli.command {
+        overrides.bind = bind.clone();
+        overrides.hooks_dir = hooks.clone();
+    }
+    let config = Config::load(cli.config.as_deref(), std::env::vars(), overrides)?;
+
+    match cli.command {
+        Command::Serve { .. } => {
+            let app = Application::build(&config, Launch::default()).await?;
+            app.run_until(shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            build_flows(&config, Clock::System).await?;
+            println!("migrations applied");
+        }
+        Command::User {
+            command: UserCommand::CreateSuperuser { email, tenant },
+        } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let tenant = TenantId::parse(&tenant).map_err(anyhow::Error::msg)?;
+            let password = read_password()?;
+            let flows = build_flows(&config, Clock::System).await?;
+            let user = flows::create_superuser(&flows, &tenant, email, password).await?;
+            println!("superuser {} created with id {}", user.email, user.id);
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let tenant = TenantId::parse(&name).map_err(anyhow::Error::msg)?;
+            let flows = build_flows(&config, Clock::System).await?;
+            flows
+                .store
+                .create_tenant(&tenant, flows.clock.now_millis())
+                .await
+                .with_context(|| format!("cannot create tenant {tenant}"))?;
+            println!("tenant {tenant} created: /t/{tenant}/api/v1/auth");
+        }
+        Command::Hooks { command } => {
+            let flows = build_flows(&config, Clock::System).await?;
+            match command {
+                HooksCommand::Failures { limit } => {
+                    for failed in flows.store.failed_events(limit).await? {
+                        println!("{}", serde_json::to_string(&failed)?);
+                    }
+                }
+                HooksCommand::Replay { event_id } => {
+                    if !flows
+                        .store
+                        .replay_event(&event_id, flows.clock.now_millis())
+                        .await?
+                    {
+                        bail!("no failed event with id {event_id}");
+                    }
+                    println!("event {event_id} queued for delivery again");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<Password> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("passwords do not match");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    Ok(Password::new(password))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -59,13 +59,17 @@ impl Email {
         }
         let tld = labels[labels.len() - 1];
         if tld.chars().all(|c| c.is_ascii_digit()) {
-            return Err("The part after the @-sign is not valid. It is not within a valid top-level domain.");
+            return Err(
+                "The part after the @-sign is not valid. It is not within a valid top-level domain.",
+            );
         }
         if SPECIAL_USE_SUFFIXES
             .iter()
             .any(|s| domain == *s || domain.ends_with(&format!(".{s}")))
         {
-            return Err("The part after the @-sign is a special-use or reserved name that cannot be used with email.");
+            return Err(
+                "The part after the @-sign is a special-use or reserved name that cannot be used with email.",
+            );
         }
         Ok(Self(normalised))
     }
@@ -131,7 +135,11 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for good in ["a@example.com", "first.last+tag@sub.example.co.uk", "x_y@b-c.io"] {
+        for good in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "x_y@b-c.io",
+        ] {
             assert!(Email::parse(good).is_ok(), "{good:?} should be accepted");
         }
     }

@@ -1,0 +1,199 @@
+//! Wiring: configuration in, a listening server with its dispatcher out. The binary and the
+//! integration tests start the server the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher};
+use crate::events::{Dispatcher, DispatcherSettings, HandlerRegistry};
+use crate::flows::{Clock, FlowSettings, Flows};
+use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
+use crate::store::{LockoutPolicy, Store, StoreError, StoreSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Opens the database, applies migrations and builds the flows' context.
+pub async fn build_flows(config: &Config, clock: Clock) -> Result<Flows, AppError> {
+    let store = Store::connect(&StoreSettings {
+        url: config.database_url.clone(),
+        max_connections: config.database.max_connections,
+        sqlite_synchronous: config.database.sqlite_synchronous.clone(),
+        profile_schema: config.profile_schema(),
+    })
+    .await?;
+    store.migrate().await?;
+    let secret = match &config.secret_key {
+        Some(key) => key.expose().as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "no secret_key configured: using a random key; every token will be invalid \
+                 after a restart and replicas will reject each other's tokens. Set \
+                 HOOKAUTH_SECRET_KEY (at least 32 bytes)."
+            );
+            let mut key = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            key
+        }
+    };
+    let jwt = JwtKeys::new(
+        &secret,
+        &JwtSettings {
+            algorithm: config.jwt.algorithm.clone(),
+            issuer: config.jwt.issuer.clone(),
+            audience: config.jwt.audience.clone(),
+            leeway_seconds: config.jwt.leeway_seconds,
+        },
+    );
+    let p = &config.password;
+    let hasher = PasswordHasher::new(
+        p.argon2_memory_kib,
+        p.argon2_iterations,
+        p.argon2_parallelism,
+    )
+    .map_err(|e| AppError::Invalid(e.to_string()))?;
+    Ok(Flows::new(store, jwt, hasher, clock, flow_settings(config)))
+}
+
+fn flow_settings(config: &Config) -> FlowSettings {
+    let minutes = |m: u64| (m as i64).saturating_mul(60_000);
+    FlowSettings {
+        access_ttl_secs: (config.jwt.access_token_minutes as i64).saturating_mul(60),
+        refresh_ttl_millis: minutes(config.jwt.refresh_token_days.saturating_mul(24 * 60)),
+        leeway_secs: config.jwt.leeway_seconds as i64,
+        refresh_rotation: config.jwt.refresh_rotation,
+        email_verify_ttl_millis: minutes(config.tokens.email_verify_minutes),
+        password_reset_ttl_millis: minutes(config.tokens.password_reset_minutes),
+        reauth_max_age_secs: config.security.reauth_max_age_seconds as i64,
+        prevent_registration_enumeration: config.security.prevent_registration_enumeration,
+        lockout: config.lockout.enabled.then(|| LockoutPolicy {
+            max_attempts: config.lockout.max_attempts,
+            duration_ms: minutes(config.lockout.duration_minutes),
+        }),
+        password_policy: config.password_policy(),
+        profile_schema: config.profile_schema(),
+    }
+}
+
+/// A built server: bound, migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    max_body_bytes: usize,
+    registry: Arc<HandlerRegistry>,
+    dispatcher: Option<DispatcherSettings>,
+}
+
+/// Options the binary leaves at their defaults and tests change.
+pub struct Launch {
+    pub registry: HandlerRegistry,
+    pub clock: Clock,
+    /// `false` leaves committed events undelivered (tests of restart-before-delivery).
+    pub deliver_events: bool,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Self {
+            registry: HandlerRegistry::new(),
+            clock: Clock::System,
+            deliver_events: true,
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(config: &Config, launch: Launch) -> Result<Self, AppError> {
+        let flows = Arc::new(build_flows(config, launch.clock).await?);
+        let listener = TcpListener::bind(&config.bind)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.bind.clone(),
+                source,
+            })?;
+        let proxy = ProxyPolicy {
+            header: config.rate_limit.trusted_proxy_header.clone(),
+            count: config.rate_limit.trusted_proxy_count,
+        };
+        let state = AppState::new(flows, RateLimiter::new(&config.rate_limit), proxy);
+        let d = &config.delivery;
+        let dispatcher = launch.deliver_events.then(|| DispatcherSettings {
+            batch_size: i64::from(d.batch_size.max(1)),
+            max_attempts: d.max_attempts.max(1),
+            backoff_initial: Duration::from_millis(d.backoff_initial_ms),
+            backoff_max: Duration::from_millis(d.backoff_max_ms),
+            ..DispatcherSettings::default()
+        });
+        Ok(Self {
+            listener,
+            state,
+            max_body_bytes: config.security.max_body_bytes,
+            registry: Arc::new(launch.registry),
+            dispatcher,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn flows(&self) -> Arc<Flows> {
+        self.state.flows.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then in-flight requests finish, the dispatcher
+    /// finishes the event in hand and releases the rest, and the pools close.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let addr = self.local_addr();
+        let store = self.state.flows.store.clone();
+        let dispatcher = self.dispatcher.map(|settings| {
+            Dispatcher::new(
+                store.clone(),
+                self.registry.clone(),
+                settings,
+                self.state.flows.clock.clone(),
+            )
+            .spawn(stop_rx.clone())
+        });
+        let app = http::router(self.state, self.max_body_bytes);
+        tracing::info!(%addr, "hookauth listening on http://{addr}");
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop_tx.send(true);
+        if let Some(handle) = dispatcher {
+            let _ = handle.await;
+        }
+        store.close().await;
+        served.map_err(AppError::Serve)
+    }
+}

@@ -1,0 +1,82 @@
+//! Command-line interface of the `hookauth` binary.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hookauth",
+    version,
+    about = "Authentication server with sandboxed WebAssembly hooks"
+)]
+pub struct Cli {
+    /// Config file (default: ./hookauth.toml if it exists).
+    #[arg(long, global = true, env = "HOOKAUTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// sqlite://FILE or postgres://... (env: HOOKAUTH_DATABASE_URL).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (env: HOOKAUTH_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Directory of Wasm hooks for the default tenant (env: HOOKAUTH_HOOKS_DIR).
+        #[arg(long)]
+        hooks: Option<PathBuf>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Inspect event delivery.
+    Hooks {
+        #[command(subcommand)]
+        command: HooksCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a verified superuser. The password is read from a prompt, or from stdin when
+    /// stdin is not a terminal; never from the command line.
+    CreateSuperuser {
+        #[arg(long)]
+        email: String,
+        /// Tenant (default: the default tenant).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant, served at /t/NAME/api/v1/auth.
+    Create { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HooksCommand {
+    /// List events whose delivery failed for good.
+    Failures {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Queue a failed event again for the handlers that failed it.
+    Replay { event_id: String },
+}

@@ -1,0 +1,533 @@
+//! One typed configuration, layered: defaults < `hookauth.toml` (or `--config FILE`) <
+//! `HOOKAUTH_*` environment variables < command-line flags. Unknown keys are an error naming the
+//! key. `hookauth.example.toml` at the repository root documents every setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{FieldType, PasswordPolicy, ProfileSchema};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error(
+        "secret_key must be at least 32 bytes (got {0}); generate one with `openssl rand -hex 32`"
+    )]
+    SecretTooShort(usize),
+}
+
+/// Environment variables with our prefix that are not configuration keys.
+const ENV_NOT_CONFIG: &[&str] = &["HOOKAUTH_CONFIG", "HOOKAUTH_LOG"];
+const ENV_PREFIX: &str = "HOOKAUTH_";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// `sqlite://FILE` (embedded default) or `postgres://...` (scale-out).
+    pub database_url: String,
+    /// HMAC key for access tokens, at least 32 bytes. Unset: a random key per process.
+    pub secret_key: Option<Secret>,
+    /// Directory of Wasm hooks for the default tenant.
+    pub hooks_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub jwt: JwtConfig,
+    pub password: PasswordConfig,
+    pub tokens: TokenConfig,
+    pub security: SecurityConfig,
+    pub lockout: LockoutConfig,
+    pub rate_limit: RateLimitConfig,
+    pub delivery: DeliveryConfig,
+    /// Custom profile fields: name = "string" | "integer" | "number" | "boolean".
+    pub profile_fields: BTreeMap<String, FieldType>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            database_url: "sqlite://hookauth.db".into(),
+            secret_key: None,
+            hooks_dir: "hooks".into(),
+            database: DatabaseConfig::default(),
+            jwt: JwtConfig::default(),
+            password: PasswordConfig::default(),
+            tokens: TokenConfig::default(),
+            security: SecurityConfig::default(),
+            lockout: LockoutConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            delivery: DeliveryConfig::default(),
+            profile_fields: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Pool size for reads (SQLite) or for everything (PostgreSQL).
+    pub max_connections: u32,
+    /// SQLite `synchronous` pragma: "normal" (durable across process crashes; the last
+    /// transactions can be lost on power failure) or "full" (fsync on every commit).
+    pub sqlite_synchronous: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            sqlite_synchronous: "normal".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// HS256, HS384 or HS512; tokens signed with anything else are rejected.
+    pub algorithm: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub access_token_minutes: u64,
+    pub refresh_token_days: u64,
+    pub leeway_seconds: u64,
+    pub refresh_rotation: bool,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: "HS256".into(),
+            issuer: None,
+            audience: None,
+            access_token_minutes: 30,
+            refresh_token_days: 30,
+            leeway_seconds: 30,
+            refresh_rotation: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    /// 0 = no cap.
+    pub max_length: usize,
+    /// argon2id parameters; the defaults are OWASP's recommendation (m=19 MiB, t=2, p=1).
+    /// Hashes made with other parameters are upgraded at the next successful login.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 4096,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    pub email_verify_minutes: u64,
+    pub password_reset_minutes: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            email_verify_minutes: 1440,
+            password_reset_minutes: 15,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// A session younger than this may delete the account or set a first password without
+    /// re-entering a password.
+    pub reauth_max_age_seconds: u64,
+    /// Register answers 202 whether or not the email exists.
+    pub prevent_registration_enumeration: bool,
+    /// Request bodies above this size get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            reauth_max_age_seconds: 300,
+            prevent_registration_enumeration: true,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutConfig {
+    pub enabled: bool,
+    pub max_attempts: u32,
+    pub duration_minutes: u64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 5,
+            duration_minutes: 15,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub window_seconds: u64,
+    /// A header such as "X-Forwarded-For" set by a proxy you trust. Unset: the socket peer.
+    pub trusted_proxy_header: Option<String>,
+    /// Which entry, counted from the right of the header's comma list, is the client.
+    pub trusted_proxy_count: usize,
+    pub limits: RateLimits,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_seconds: 60,
+            trusted_proxy_header: None,
+            trusted_proxy_count: 1,
+            limits: RateLimits::default(),
+        }
+    }
+}
+
+/// Requests per window per client IP, by route bucket.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    pub login: u32,
+    pub register: u32,
+    pub refresh: u32,
+    pub reauth: u32,
+    pub verify_email: u32,
+    pub password_reset: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login: 5,
+            register: 3,
+            refresh: 30,
+            reauth: 5,
+            verify_email: 3,
+            password_reset: 3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Attempts per handler before an event is recorded as failed (`hookauth hooks failures`).
+    pub max_attempts: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Events claimed per round trip to the database.
+    pub batch_size: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 300_000,
+            batch_size: 64,
+        }
+    }
+}
+
+/// A secret string that never reaches `Debug` or logs.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Values given on the command line, the top layer.
+#[derive(Default, Debug)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+    pub hooks_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the layers. `file` is `--config`; without it `hookauth.toml` is read if present.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::new();
+        let default_file = Path::new("hookauth.toml");
+        let file = file.or_else(|| default_file.exists().then_some(default_file));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
+        }
+        merge_env(&mut table, env)?;
+        if let Some(bind) = overrides.bind {
+            table.insert("bind".into(), bind.into());
+        }
+        if let Some(url) = overrides.database_url {
+            table.insert("database_url".into(), url.into());
+        }
+        if let Some(dir) = overrides.hooks_dir {
+            table.insert("hooks_dir".into(), dir.display().to_string().into());
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(key) = &self.secret_key
+            && key.expose().len() < 32
+        {
+            return Err(ConfigError::SecretTooShort(key.expose().len()));
+        }
+        if !["HS256", "HS384", "HS512"].contains(&self.jwt.algorithm.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "jwt.algorithm must be HS256, HS384 or HS512, not {:?}",
+                self.jwt.algorithm
+            )));
+        }
+        if !["normal", "full"].contains(&self.database.sqlite_synchronous.as_str()) {
+            return Err(ConfigError::Invalid(
+                "database.sqlite_synchronous must be \"normal\" or \"full\"".into(),
+            ));
+        }
+        if self.jwt.access_token_minutes == 0 || self.jwt.refresh_token_days == 0 {
+            return Err(ConfigError::Invalid(
+                "token lifetimes must be at least 1".into(),
+            ));
+        }
+        if self.password.min_length == 0 {
+            return Err(ConfigError::Invalid(
+                "password.min_length must be at least 1".into(),
+            ));
+        }
+        for name in self.profile_fields.keys() {
+            if RESERVED_USER_FIELDS.contains(&name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "profile_fields.{name} clashes with a built-in user field"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.password.min_length,
+            max_length: self.password.max_length,
+        }
+    }
+
+    pub fn profile_schema(&self) -> ProfileSchema {
+        ProfileSchema::new(self.profile_fields.clone())
+    }
+}
+
+/// User-object keys a custom field may not shadow; also the fields PATCH /me silently drops.
+pub const RESERVED_USER_FIELDS: &[&str] = &[
+    "id",
+    "email",
+    "hashed_password",
+    "is_active",
+    "is_verified",
+    "is_superuser",
+    "roles",
+    "password",
+    "created_at",
+    "refresh_tokens",
+];
+
+/// `HOOKAUTH_JWT__ISSUER=x` sets `jwt.issuer`. Values are read as TOML scalars when they parse
+/// as one (numbers, booleans), else as strings.
+fn merge_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if ENV_NOT_CONFIG.contains(&name.as_str()) || key.starts_with("TEST_") {
+            continue;
+        }
+        let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
+        let value = parse_env_value(&value);
+        let mut node = &mut *table;
+        for part in &path[..path.len() - 1] {
+            let entry = node
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = entry
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Invalid(format!("{name}: {part} is not a section")))?;
+        }
+        node.insert(path[path.len() - 1].clone(), value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "bind = \"0.0.0.0:1\"\ndatabase_url = \"sqlite://file.db\"\n[jwt]\nleeway_seconds = 5\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("HOOKAUTH_DATABASE_URL", "sqlite://env.db"),
+                ("HOOKAUTH_JWT__LEEWAY_SECONDS", "7"),
+                ("HOOKAUTH_JWT__ISSUER", "me"),
+                ("OTHER", "x"),
+            ]),
+            Overrides {
+                bind: Some("127.0.0.1:9".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.bind, "127.0.0.1:9");
+        assert_eq!(config.database_url, "sqlite://env.db");
+        assert_eq!(config.jwt.leeway_seconds, 7);
+        assert_eq!(config.jwt.issuer.as_deref(), Some("me"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::load(None, env(&[("HOOKAUTH_BINDD", "x")]), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bindd"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("HOOKAUTH_JWT__ISUER", "x")]),
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("isuer"), "{err}");
+    }
+
+    #[test]
+    fn short_secret_keys_are_refused() {
+        let err = Config::load(
+            None,
+            env(&[("HOOKAUTH_SECRET_KEY", "short")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::SecretTooShort(5)));
+    }
+
+    #[test]
+    fn numeric_looking_secrets_stay_strings() {
+        let key = "1".repeat(40);
+        let config = Config::load(
+            None,
+            env(&[("HOOKAUTH_SECRET_KEY", key.as_str())]),
+            Overrides::default(),
+        );
+        // A 40-digit number overflows TOML integers, so it stays a string.
+        assert_eq!(config.unwrap().secret_key.unwrap().expose(), key);
+    }
+
+    #[test]
+    fn profile_fields_cannot_shadow_built_ins() {
+        let err = Config::load(
+            None,
+            env(&[("HOOKAUTH_PROFILE_FIELDS__EMAIL", "string")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("email"));
+    }
+}

@@ -1,0 +1,53 @@
+use super::{FlowError, Flows, Session};
+use crate::crypto::Verification;
+use crate::domain::{Password, RequestContext};
+
+/// Sets a new password, ends every session of the user (the caller's included), voids
+/// outstanding reset links and records `after_password_change` with the pre-change user.
+pub async fn change_password(
+    flows: &Flows,
+    session: &Session,
+    current: Option<Password>,
+    new: Password,
+    ctx: &RequestContext,
+) -> Result<(), FlowError> {
+    let user = &session.user;
+    match (&user.hashed_password, current.filter(|p| !p.is_empty())) {
+        (Some(hash), Some(current)) => {
+            if flows.verify_password(current, hash.clone()).await? == Verification::Mismatch {
+                return Err(FlowError::CurrentPasswordIncorrect);
+            }
+        }
+        (Some(_), None) => return Err(FlowError::CurrentPasswordIncorrect),
+        // An OAuth-only account may set a first password, but only from a fresh session.
+        (None, _) => {
+            if session.auth_age_secs(flows.clock.now_secs()) > flows.settings.reauth_max_age_secs {
+                return Err(FlowError::ReauthenticationRequired);
+            }
+        }
+    }
+    flows
+        .settings
+        .password_policy
+        .check(&new)
+        .map_err(FlowError::PasswordPolicy)?;
+    let new_hash = flows.hash_password(new).await?;
+    let now = flows.clock.now_millis();
+    let changed = flows
+        .store
+        .change_password(
+            user,
+            user.hashed_password.as_deref(),
+            &new_hash,
+            flows.session_cutoff(now),
+            ctx,
+            now,
+        )
+        .await?;
+    if changed {
+        Ok(())
+    } else {
+        // Someone changed the password between our check and our write.
+        Err(FlowError::CurrentPasswordIncorrect)
+    }
+}

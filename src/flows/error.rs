@@ -1,0 +1,34 @@
+use crate::store::StoreError;
+
+/// Why a flow refused. The HTTP layer maps each to a status, a `detail` and a stable `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// Every authentication failure looks the same from outside: wrong password, unknown
+    /// user, locked, inactive, bad/expired/revoked/foreign token.
+    #[error("could not validate credentials")]
+    InvalidCredentials,
+    #[error("not enough permissions")]
+    Forbidden,
+    /// change-password with a missing or wrong current password (400).
+    #[error("current password is incorrect")]
+    CurrentPasswordIncorrect,
+    /// DELETE /me with a wrong current password (403).
+    #[error("current password is incorrect")]
+    CurrentPasswordRejected,
+    #[error("re-authentication required")]
+    ReauthenticationRequired,
+    #[error("{0}")]
+    PasswordPolicy(String),
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("no valid fields to update")]
+    NoValidFields,
+    #[error("unknown fields: {0}")]
+    UnknownFields(String),
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,101 @@
+use super::{FlowError, Flows, TokenPair};
+use crate::crypto::Verification;
+use crate::domain::{Email, EventPayload, FamilyId, Password, RequestContext, TenantId, User};
+
+pub struct LoginInput {
+    /// As typed: login takes any string and only normalises it for lookup.
+    pub email: String,
+    pub password: Password,
+}
+
+/// Password login. Every refusal is the same credentials error and costs one argon2
+/// verification, whether the email exists or not; failures (except for inactive or locked
+/// accounts) count towards the email's lockout.
+pub async fn login(
+    flows: &Flows,
+    tenant: &TenantId,
+    input: LoginInput,
+    ctx: &RequestContext,
+) -> Result<(TokenPair, User), FlowError> {
+    let key = Email::normalise_lookup_key(&input.email);
+    let now = flows.clock.now_millis();
+
+    if flows
+        .settings
+        .password_policy
+        .too_long_to_hash(&input.password)
+    {
+        record_failure(flows, tenant, &key).await?;
+        return Err(FlowError::InvalidCredentials);
+    }
+    if flows.settings.lockout.is_some() && flows.store.is_locked_out(tenant, &key, now).await? {
+        flows.verify_dummy(input.password).await?;
+        return Err(FlowError::InvalidCredentials);
+    }
+    let user = flows.store.find_user_by_email(tenant, &key).await?;
+    let Some((user, stored_hash)) = user.and_then(|u| u.hashed_password.clone().map(|h| (u, h)))
+    else {
+        flows.verify_dummy(input.password).await?;
+        record_failure(flows, tenant, &key).await?;
+        return Err(FlowError::InvalidCredentials);
+    };
+    let verification = flows
+        .verify_password(input.password.clone(), stored_hash.clone())
+        .await?;
+    let Verification::Match { outdated } = verification else {
+        record_failure(flows, tenant, &key).await?;
+        return Err(FlowError::InvalidCredentials);
+    };
+    if !user.is_active {
+        return Err(FlowError::InvalidCredentials);
+    }
+    if outdated {
+        upgrade_hash_later(flows, &user, stored_hash, input.password);
+    }
+
+    let family = FamilyId::new();
+    let auth_time = now / 1000;
+    let (refresh, session) = flows.refresh_token(&user, family, auth_time, ctx);
+    let event = EventPayload::AfterLogin {
+        user: user.snapshot(),
+    };
+    flows
+        .store
+        .start_session(tenant, session, &key, Some((event, ctx)), now)
+        .await?;
+    let access = flows.access_token(&user, &family, auth_time);
+    Ok((flows.pair(access, refresh.token), user))
+}
+
+async fn record_failure(flows: &Flows, tenant: &TenantId, key: &str) -> Result<(), FlowError> {
+    if let Some(policy) = flows.settings.lockout {
+        flows
+            .store
+            .record_login_failure(tenant, key, policy, flows.clock.now_millis())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Re-hashes with the current parameters off the request path: the user already waited for
+/// one argon2 run and should not wait for a second.
+fn upgrade_hash_later(flows: &Flows, user: &User, old_hash: String, password: Password) {
+    let store = flows.store.clone();
+    let hasher = flows.hasher.clone();
+    let hashing = flows.hashing.clone();
+    let (tenant, id) = (user.tenant.clone(), user.id);
+    tokio::spawn(async move {
+        let Ok(_permit) = hashing.acquire().await else {
+            return;
+        };
+        let Ok(new_hash) = tokio::task::spawn_blocking(move || hasher.hash(&password)).await else {
+            return;
+        };
+        if let Err(e) = store
+            .upgrade_password_hash(&tenant, &id, &old_hash, &new_hash)
+            .await
+        {
+            tracing::warn!(user = %id, error = %e, "could not upgrade an outdated password hash");
+        }
+    });
+}

@@ -1,0 +1,163 @@
+//! The use cases, one per file: plain async functions over a [`Flows`] context. They know
+//! nothing of HTTP; they decide, call the store and the crypto, and return a [`FlowError`].
+
+mod admin;
+mod authenticate;
+mod change_password;
+mod error;
+mod login;
+mod logout;
+mod password_reset;
+mod profile;
+mod refresh;
+mod register;
+mod sessions;
+mod tokens;
+mod verify_email;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Semaphore;
+
+pub use admin::{
+    assign_permission, assign_role, ensure_superuser, remove_permission, remove_role,
+    role_permissions,
+};
+pub use authenticate::{Session, authenticate};
+pub use change_password::change_password;
+pub use error::FlowError;
+pub use login::{LoginInput, login};
+pub use logout::{LogoutInput, logout};
+pub use password_reset::{confirm_password_reset, request_password_reset};
+pub use profile::{ProfileUpdateError, delete_account, update_profile};
+pub use refresh::refresh;
+pub use register::{RegisterInput, RegisterOutcome, create_superuser, register};
+pub use sessions::{list_sessions, revoke_other_sessions, revoke_session};
+pub use tokens::TokenPair;
+pub use verify_email::{confirm_email, request_email_verification};
+
+use crate::crypto::{JwtKeys, PasswordHasher, Verification};
+use crate::domain::{Password, PasswordPolicy, ProfileSchema, UnixMillis};
+use crate::store::{LockoutPolicy, Store};
+
+/// Where "now" comes from, so expiry and lockout can be tested without sleeping.
+#[derive(Clone)]
+pub enum Clock {
+    System,
+    /// Tests: the system clock shifted by an offset in milliseconds.
+    Shifted(Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    pub fn now_millis(&self) -> UnixMillis {
+        let system = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis() as i64;
+        match self {
+            Clock::System => system,
+            Clock::Shifted(offset) => system + offset.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        self.now_millis() / 1000
+    }
+}
+
+/// Settings the flows read, resolved from the configuration once.
+#[derive(Clone, Debug)]
+pub struct FlowSettings {
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_millis: i64,
+    pub leeway_secs: i64,
+    pub refresh_rotation: bool,
+    pub email_verify_ttl_millis: i64,
+    pub password_reset_ttl_millis: i64,
+    pub reauth_max_age_secs: i64,
+    pub prevent_registration_enumeration: bool,
+    pub lockout: Option<LockoutPolicy>,
+    pub password_policy: PasswordPolicy,
+    pub profile_schema: ProfileSchema,
+}
+
+/// Everything a flow needs. Built once at start and shared.
+pub struct Flows {
+    pub store: Store,
+    pub jwt: JwtKeys,
+    pub clock: Clock,
+    pub settings: FlowSettings,
+    hasher: Arc<PasswordHasher>,
+    /// Bounds concurrent argon2 work: each hash holds its memory cost (tens of MiB) for its
+    /// whole run, so a login flood must queue rather than exhaust memory.
+    hashing: Arc<Semaphore>,
+}
+
+impl Flows {
+    pub fn new(
+        store: Store,
+        jwt: JwtKeys,
+        hasher: PasswordHasher,
+        clock: Clock,
+        settings: FlowSettings,
+    ) -> Self {
+        let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        Self {
+            store,
+            jwt,
+            clock,
+            settings,
+            hasher: Arc::new(hasher),
+            hashing: Arc::new(Semaphore::new(parallel_hashes)),
+        }
+    }
+
+    /// Runs argon2 on the blocking pool, never on the async workers.
+    async fn hash_password(&self, password: Password) -> Result<String, FlowError> {
+        self.on_hashing_pool(move |h| h.hash(&password)).await
+    }
+
+    async fn verify_password(
+        &self,
+        password: Password,
+        stored: String,
+    ) -> Result<Verification, FlowError> {
+        self.on_hashing_pool(move |h| h.verify(&password, &stored))
+            .await
+    }
+
+    /// Same cost as a real verification; for users that do not exist.
+    async fn verify_dummy(&self, password: Password) -> Result<(), FlowError> {
+        self.on_hashing_pool(move |h| h.verify_dummy(&password))
+            .await
+    }
+
+    async fn on_hashing_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, FlowError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| FlowError::Internal("hashing pool closed".into()))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || work(&hasher))
+            .await
+            .map_err(|e| FlowError::Internal(format!("hashing task failed: {e}")))
+    }
+
+    /// Blacklist entries for a session family must outlive every access token it issued.
+    fn family_revoked_until(&self, now: UnixMillis) -> UnixMillis {
+        now + (self.settings.access_ttl_secs + self.settings.leeway_secs) * 1000
+    }
+
+    fn session_cutoff(&self, now: UnixMillis) -> crate::store::SessionCutoff {
+        crate::store::SessionCutoff {
+            access_window_start: now
+                - (self.settings.access_ttl_secs + self.settings.leeway_secs) * 1000,
+            revoked_until: self.family_revoked_until(now),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+use super::{FlowError, Flows};
+use crate::domain::{Email, Password, Profile, RequestContext, TenantId, User};
+use crate::store::{NewUser, StoreError};
+
+pub struct RegisterInput {
+    pub email: Email,
+    pub password: Password,
+    pub profile: Profile,
+}
+
+pub enum RegisterOutcome {
+    /// Enumeration protection off: the new user.
+    Created(User),
+    /// Enumeration protection on: the same answer whether or not an account was created.
+    Accepted,
+}
+
+/// Creates an active, unverified, non-superuser account and records `after_register`.
+/// The password is hashed before the duplicate check, so both paths take the same time.
+pub async fn register(
+    flows: &Flows,
+    tenant: &TenantId,
+    input: RegisterInput,
+    ctx: &RequestContext,
+) -> Result<RegisterOutcome, FlowError> {
+    flows
+        .settings
+        .password_policy
+        .check(&input.password)
+        .map_err(FlowError::PasswordPolicy)?;
+    let hashed = flows.hash_password(input.password).await?;
+    let new = NewUser {
+        tenant: tenant.clone(),
+        email: input.email.as_str().to_owned(),
+        hashed_password: Some(hashed),
+        is_superuser: false,
+        is_verified: false,
+        profile: input.profile,
+    };
+    let hide = flows.settings.prevent_registration_enumeration;
+    match flows
+        .store
+        .insert_user(new, Some(ctx), flows.clock.now_millis())
+        .await
+    {
+        Ok(_) if hide => Ok(RegisterOutcome::Accepted),
+        Ok(user) => Ok(RegisterOutcome::Created(user)),
+        Err(StoreError::Conflict) if hide => Ok(RegisterOutcome::Accepted),
+        Err(StoreError::Conflict) => Err(FlowError::EmailTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates a superuser from the command line: verified, no event (as the library does for its
+/// startup superuser).
+pub async fn create_superuser(
+    flows: &Flows,
+    tenant: &TenantId,
+    email: Email,
+    password: Password,
+) -> Result<User, FlowError> {
+    flows
+        .settings
+        .password_policy
+        .check(&password)
+        .map_err(FlowError::PasswordPolicy)?;
+    let hashed = flows.hash_password(password).await?;
+    let new = NewUser {
+        tenant: tenant.clone(),
+        email: email.as_str().to_owned(),
+        hashed_password: Some(hashed),
+        is_superuser: true,
+        is_verified: true,
+        profile: Profile::new(),
+    };
+    match flows
+        .store
+        .insert_user(new, None, flows.clock.now_millis())
+        .await
+    {
+        Err(StoreError::Conflict) => Err(FlowError::EmailTaken),
+        other => Ok(other?),
+    }
+}

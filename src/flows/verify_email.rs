@@ -1,0 +1,53 @@
+use super::{FlowError, Flows, Session};
+use crate::crypto::{OpaqueToken, hash_token};
+use crate::domain::{EventPayload, RequestContext, TenantId};
+use crate::store::{ConsumeOutcome, TokenPurpose};
+
+/// Mints a verification token for an unverified user and records `send_verification_email`
+/// (the token reaches the user only through a hook). Verified users get the same answer.
+pub async fn request_email_verification(
+    flows: &Flows,
+    session: &Session,
+    ctx: &RequestContext,
+) -> Result<(), FlowError> {
+    let user = &session.user;
+    if user.is_verified {
+        return Ok(());
+    }
+    let token = OpaqueToken::generate();
+    let now = flows.clock.now_millis();
+    let event = EventPayload::SendVerificationEmail {
+        email: user.email.clone(),
+        token: token.token,
+    };
+    flows
+        .store
+        .issue_one_time_token(
+            &user.tenant,
+            &user.id,
+            TokenPurpose::VerifyEmail,
+            &token.digest,
+            now + flows.settings.email_verify_ttl_millis,
+            event,
+            ctx,
+            now,
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn confirm_email(
+    flows: &Flows,
+    tenant: &TenantId,
+    token: &str,
+    ctx: &RequestContext,
+) -> Result<(), FlowError> {
+    match flows
+        .store
+        .confirm_email(tenant, &hash_token(token), ctx, flows.clock.now_millis())
+        .await?
+    {
+        ConsumeOutcome::Done(_) => Ok(()),
+        ConsumeOutcome::Invalid => Err(FlowError::InvalidCredentials),
+    }
+}

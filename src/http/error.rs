@@ -1,0 +1,152 @@
+//! The one API error type: every failure leaves as JSON with `detail` (fastapi-fullauth's text)
+//! and a stable machine-readable `code`. Internals never reach a 5xx body; they are logged.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::flows::FlowError;
+
+/// One problem in a request body, in pydantic's shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldProblem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub loc: Vec<Value>,
+    pub msg: String,
+    pub input: Value,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    Flow(FlowError),
+    Validation(Vec<FieldProblem>),
+    PayloadTooLarge,
+    UnknownTenant,
+    RateLimited { limit: u32, retry_after_secs: u64 },
+    RouteNotFound,
+    MethodNotAllowed,
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        ApiError::Flow(e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Flow(FlowError::Store(e))
+    }
+}
+
+fn body(status: StatusCode, detail: impl Into<Value>, code: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "detail": detail.into(), "code": code })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        use StatusCode as S;
+        match self {
+            ApiError::Flow(flow) => flow_response(flow),
+            ApiError::Validation(problems) => body(
+                S::UNPROCESSABLE_ENTITY,
+                serde_json::to_value(problems).unwrap_or_default(),
+                "validation_error",
+            ),
+            ApiError::PayloadTooLarge => body(
+                S::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                "payload_too_large",
+            ),
+            ApiError::UnknownTenant => body(S::NOT_FOUND, "Tenant not found", "unknown_tenant"),
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+            } => {
+                let mut response = body(
+                    S::TOO_MANY_REQUESTS,
+                    "Too many requests. Try again later.",
+                    "rate_limited",
+                );
+                let headers = response.headers_mut();
+                headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+                headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
+                headers.insert("x-ratelimit-reset", HeaderValue::from(retry_after_secs));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+            }
+            ApiError::RouteNotFound => body(S::NOT_FOUND, "Not Found", "not_found"),
+            ApiError::MethodNotAllowed => body(
+                S::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                "method_not_allowed",
+            ),
+        }
+    }
+}
+
+fn flow_response(error: FlowError) -> Response {
+    use StatusCode as S;
+    match error {
+        FlowError::InvalidCredentials => {
+            let mut response = body(
+                S::UNAUTHORIZED,
+                "Could not validate credentials",
+                "invalid_credentials",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+        FlowError::Forbidden => body(S::FORBIDDEN, "Not enough permissions", "forbidden"),
+        FlowError::CurrentPasswordIncorrect => body(
+            S::BAD_REQUEST,
+            "Current password is incorrect",
+            "current_password_incorrect",
+        ),
+        FlowError::CurrentPasswordRejected => body(
+            S::FORBIDDEN,
+            "Current password is incorrect",
+            "current_password_incorrect",
+        ),
+        FlowError::ReauthenticationRequired => body(
+            S::FORBIDDEN,
+            "Re-authentication required",
+            "reauthentication_required",
+        ),
+        FlowError::PasswordPolicy(message) => {
+            body(S::UNPROCESSABLE_ENTITY, message, "password_policy")
+        }
+        FlowError::EmailTaken => body(
+            S::CONFLICT,
+            "A user with this email already exists",
+            "email_taken",
+        ),
+        FlowError::NotFound(detail) => body(S::NOT_FOUND, detail, "not_found"),
+        FlowError::NoValidFields => body(
+            S::BAD_REQUEST,
+            "No valid fields to update",
+            "no_valid_fields",
+        ),
+        FlowError::UnknownFields(names) => body(
+            S::UNPROCESSABLE_ENTITY,
+            format!("Unknown fields: {names}"),
+            "unknown_fields",
+        ),
+        FlowError::Store(_) | FlowError::Internal(_) => {
+            tracing::error!(error = %error, "request failed");
+            body(
+                S::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "internal_error",
+            )
+        }
+    }
+}

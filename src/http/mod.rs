@@ -1,0 +1,71 @@
+//! The HTTP layer: parse, authorise, rate-limit, call a flow, map its error. Routes keep
+//! fastapi-fullauth's paths, bodies and status codes (`API.md`).
+
+mod body;
+mod client;
+mod error;
+mod rate_limit;
+mod routes;
+mod tenant;
+mod time;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+pub use client::ProxyPolicy;
+pub use error::ApiError;
+pub use rate_limit::RateLimiter;
+
+use crate::domain::TenantId;
+use crate::flows::{self, Flows, Session};
+use client::Client;
+use tenant::TenantCache;
+
+/// Shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub flows: Arc<Flows>,
+    pub limiter: Arc<RateLimiter>,
+    pub proxy: Arc<ProxyPolicy>,
+    tenants: Arc<TenantCache>,
+}
+
+impl AppState {
+    pub fn new(flows: Arc<Flows>, limiter: RateLimiter, proxy: ProxyPolicy) -> Self {
+        Self {
+            flows,
+            limiter: Arc::new(limiter),
+            proxy: Arc::new(proxy),
+            tenants: Arc::new(TenantCache::default()),
+        }
+    }
+
+    async fn session(&self, tenant: &TenantId, client: &Client) -> Result<Session, ApiError> {
+        Ok(flows::authenticate(&self.flows, tenant, client.bearer.as_deref()).await?)
+    }
+
+    fn limit(&self, bucket: rate_limit::Bucket, client: &Client) -> Result<(), ApiError> {
+        self.limiter.check(bucket, client.ip)
+    }
+}
+
+pub const API_PREFIX: &str = "/api/v1/auth";
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let auth = routes::auth_routes();
+    Router::new()
+        .nest(API_PREFIX, auth.clone())
+        .nest(&format!("/t/{{tenant}}{API_PREFIX}"), auth)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            tenant::resolve_tenant,
+        ))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}

@@ -1,0 +1,60 @@
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::super::AppState;
+use super::super::client::Client;
+use super::super::error::ApiError;
+use super::super::time::rfc3339;
+use crate::domain::TenantId;
+use crate::flows;
+
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(tenant): Extension<TenantId>,
+    client: Client,
+) -> Result<Json<Value>, ApiError> {
+    let session = app.session(&tenant, &client).await?;
+    let sessions = flows::list_sessions(&app.flows, &session).await?;
+    Ok(Json(Value::Array(
+        sessions
+            .into_iter()
+            .map(|(s, current)| {
+                json!({
+                    "family_id": s.family_id,
+                    "ip_address": s.ip_address,
+                    "user_agent": s.user_agent,
+                    "created_at": rfc3339(s.created_at),
+                    "last_used_at": rfc3339(s.last_used_at),
+                    "expires_at": rfc3339(s.expires_at),
+                    "current": current,
+                })
+            })
+            .collect(),
+    )))
+}
+
+pub async fn revoke(
+    State(app): State<AppState>,
+    Extension(tenant): Extension<TenantId>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+    client: Client,
+) -> Result<StatusCode, ApiError> {
+    let session = app.session(&tenant, &client).await?;
+    let family_id = params.get("family_id").map(String::as_str).unwrap_or("");
+    flows::revoke_session(&app.flows, &session, family_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_others(
+    State(app): State<AppState>,
+    Extension(tenant): Extension<TenantId>,
+    client: Client,
+) -> Result<Json<Value>, ApiError> {
+    let session = app.session(&tenant, &client).await?;
+    let count = flows::revoke_other_sessions(&app.flows, &session).await?;
+    Ok(Json(
+        json!({ "detail": format!("Signed out {count} other session(s).") }),
+    ))
+}

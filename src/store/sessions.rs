@@ -1,0 +1,333 @@
+//! Refresh-token families (sign-in sessions) and the revocation blacklist.
+
+use sqlx::{AnyConnection, FromRow};
+
+use super::users::find_user_in;
+use super::{Store, StoreResult, outbox};
+use crate::domain::{EventPayload, FamilyId, RequestContext, TenantId, UnixMillis, User, UserId};
+
+/// A refresh token to store.
+pub struct NewSession {
+    pub user_id: UserId,
+    pub family: FamilyId,
+    pub token_digest: String,
+    /// Unix seconds when the user last proved their password; carried across rotations.
+    pub auth_time: i64,
+    pub expires_at: UnixMillis,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+pub enum RotateOutcome {
+    Rotated {
+        user: User,
+        family: FamilyId,
+        auth_time: i64,
+    },
+    /// The token was already used: the whole family is now revoked.
+    ReuseDetected,
+    /// Unknown, expired, or its user is gone or inactive.
+    Rejected,
+}
+
+#[derive(Debug, Clone, serde::Serialize, FromRow)]
+pub struct SessionInfo {
+    pub family_id: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// A successful login: stores the refresh token, clears the email's failed-login counter and
+    /// records `event`, atomically.
+    pub async fn start_session(
+        &self,
+        tenant: &TenantId,
+        session: NewSession,
+        login_email: &str,
+        event: Option<(EventPayload, &RequestContext)>,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        insert_refresh(&mut tx, tenant, &session, now).await?;
+        sqlx::query("DELETE FROM login_failures WHERE tenant_id = $1 AND email = $2")
+            .bind(tenant.as_str())
+            .bind(login_email)
+            .execute(&mut *tx)
+            .await?;
+        let announced = event.is_some();
+        if let Some((payload, ctx)) = event {
+            outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
+        }
+        tx.commit().await?;
+        if announced {
+            self.wake_dispatcher();
+        }
+        Ok(())
+    }
+
+    /// Rotation: atomically retires the presented token and stores `next` in the same family.
+    /// Presenting a retired token (or losing a race for one) revokes the family until
+    /// `family_revoked_until`, which outlives every access token it could have issued.
+    pub async fn rotate_refresh(
+        &self,
+        tenant: &TenantId,
+        presented_digest: &str,
+        next: impl FnOnce(&User, FamilyId, i64) -> NewSession,
+        family_revoked_until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<RotateOutcome> {
+        let mut tx = self.writer.begin().await?;
+        let retired: Option<(String, String, i64)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET revoked = 1 \
+             WHERE token_hash = $1 AND tenant_id = $2 AND revoked = 0 AND expires_at > $3 \
+             RETURNING user_id, family_id, auth_time",
+        )
+        .bind(presented_digest)
+        .bind(tenant.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user_id, family_id, auth_time)) = retired else {
+            let known: Option<(String, i64)> = sqlx::query_as(
+                "SELECT family_id, revoked FROM refresh_tokens \
+                 WHERE token_hash = $1 AND tenant_id = $2",
+            )
+            .bind(presented_digest)
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            return match known {
+                Some((family_id, revoked)) if revoked != 0 => {
+                    revoke_family_in(&mut tx, &family_id, family_revoked_until).await?;
+                    tx.commit().await?;
+                    Ok(RotateOutcome::ReuseDetected)
+                }
+                _ => Ok(RotateOutcome::Rejected),
+            };
+        };
+        let (Some(user_id), Some(family)) = (UserId::parse(&user_id), FamilyId::parse(&family_id))
+        else {
+            return Ok(RotateOutcome::Rejected);
+        };
+        let user = find_user_in(&mut tx, &self.profile_schema, tenant, &user_id).await?;
+        let Some(user) = user.filter(|u| u.is_active) else {
+            return Ok(RotateOutcome::Rejected);
+        };
+        insert_refresh(&mut tx, tenant, &next(&user, family, auth_time), now).await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated {
+            user,
+            family,
+            auth_time,
+        })
+    }
+
+    /// Without rotation: the live refresh token's user, family and auth time.
+    pub async fn find_live_refresh(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+        now: UnixMillis,
+    ) -> StoreResult<Option<(UserId, FamilyId, i64)>> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT user_id, family_id, auth_time FROM refresh_tokens \
+             WHERE token_hash = $1 AND tenant_id = $2 AND revoked = 0 AND expires_at > $3",
+        )
+        .bind(digest)
+        .bind(tenant.as_str())
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.and_then(|(u, f, t)| Some((UserId::parse(&u)?, FamilyId::parse(&f)?, t))))
+    }
+
+    /// Logout: blacklists the access token (if given) and the family, revokes the family's
+    /// refresh tokens, and records `after_logout`.
+    pub async fn end_session(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        family: &FamilyId,
+        access_jti: Option<(&str, UnixMillis)>,
+        family_revoked_until: UnixMillis,
+        ctx: &RequestContext,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        if let Some((jti, until)) = access_jti {
+            insert_revocation(&mut tx, &format!("jti:{jti}"), until).await?;
+        }
+        revoke_family_in(&mut tx, &family.to_string(), family_revoked_until).await?;
+        let payload = EventPayload::AfterLogout {
+            user_id: user_id.to_string(),
+        };
+        outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
+        tx.commit().await?;
+        self.wake_dispatcher();
+        Ok(())
+    }
+
+    /// Live sessions, most recently used first.
+    pub async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        now: UnixMillis,
+    ) -> StoreResult<Vec<SessionInfo>> {
+        Ok(sqlx::query_as(
+            "SELECT a.family_id, a.ip_address, a.user_agent, a.created_at AS last_used_at, \
+             a.expires_at, (SELECT MIN(b.created_at) FROM refresh_tokens b \
+                            WHERE b.family_id = a.family_id) AS created_at \
+             FROM refresh_tokens a \
+             WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.revoked = 0 AND a.expires_at > $3 \
+             ORDER BY a.created_at DESC",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.to_string())
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Revokes one of the user's live sessions. `false` if it is not theirs or not live.
+    pub async fn revoke_session(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        family: &FamilyId,
+        family_revoked_until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let flipped = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = $1 AND user_id = $2 \
+             AND family_id = $3 AND revoked = 0 AND expires_at > $4",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.to_string())
+        .bind(family.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if flipped == 0 {
+            return Ok(false);
+        }
+        insert_revocation(&mut tx, &format!("family:{family}"), family_revoked_until).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes every live session of the user but `keep`; returns the refresh rows flipped.
+    pub async fn revoke_other_sessions(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        keep: &FamilyId,
+        family_revoked_until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let families: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE tenant_id = $1 AND user_id = $2 \
+             AND family_id <> $3 AND revoked = 0 AND expires_at > $4",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.to_string())
+        .bind(keep.to_string())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut flipped = 0;
+        for (family,) in families {
+            flipped += revoke_family_in(&mut tx, &family, family_revoked_until).await?;
+        }
+        tx.commit().await?;
+        Ok(flipped)
+    }
+}
+
+pub(super) async fn insert_refresh(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    s: &NewSession,
+    now: UnixMillis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, tenant_id, user_id, family_id, auth_time, \
+         expires_at, revoked, user_agent, ip_address, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
+    )
+    .bind(&s.token_digest)
+    .bind(tenant.as_str())
+    .bind(s.user_id.to_string())
+    .bind(s.family.to_string())
+    .bind(s.auth_time)
+    .bind(s.expires_at)
+    .bind(s.user_agent.clone())
+    .bind(s.ip_address.clone())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Blacklists a key until `until`, extending an existing entry but never shortening it.
+pub(super) async fn insert_revocation(
+    conn: &mut AnyConnection,
+    key: &str,
+    until: UnixMillis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO revocations (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) \
+         DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE revocations.expires_at < excluded.expires_at",
+    )
+    .bind(key)
+    .bind(until)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes every refresh token of a family and blacklists the family for access tokens.
+pub(super) async fn revoke_family_in(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    until: UnixMillis,
+) -> StoreResult<u64> {
+    let flipped =
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1 AND revoked = 0")
+            .bind(family_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    insert_revocation(conn, &format!("family:{family_id}"), until).await?;
+    Ok(flipped)
+}
+
+/// Ends every session of a user: families that still have a live refresh token, plus those
+/// whose access tokens (issued within `access_window`) may still be in use.
+pub(super) async fn revoke_all_sessions_in(
+    conn: &mut AnyConnection,
+    user_id: &UserId,
+    access_window_start: UnixMillis,
+    until: UnixMillis,
+) -> StoreResult<()> {
+    let families: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT family_id FROM refresh_tokens \
+         WHERE user_id = $1 AND (revoked = 0 OR created_at >= $2)",
+    )
+    .bind(user_id.to_string())
+    .bind(access_window_start)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (family,) in families {
+        revoke_family_in(conn, &family, until).await?;
+    }
+    Ok(())
+}

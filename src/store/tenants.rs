@@ -1,0 +1,55 @@
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{TenantId, UnixMillis};
+
+impl Store {
+    /// A taken name is [`StoreError::Conflict`].
+    pub async fn create_tenant(&self, tenant: &TenantId, now: UnixMillis) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tenants (id, created_at) VALUES ($1, $2)")
+            .bind(tenant.as_str())
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(StoreError::from_insert)?;
+        Ok(())
+    }
+
+    pub async fn tenant_exists(&self, tenant: &TenantId) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Deletes rows that can no longer matter: expired blacklist entries, tokens and counters,
+    /// delivered events older than `keep_delivered_until`, and the one-time tokens held by failed
+    /// events older than `scrub_failed_before` (no longer usable anyway).
+    pub async fn prune_expired(
+        &self,
+        now: UnixMillis,
+        keep_delivered_until: UnixMillis,
+        scrub_failed_before: UnixMillis,
+    ) -> StoreResult<()> {
+        for (sql, cutoff) in [
+            ("DELETE FROM revocations WHERE expires_at < $1", now),
+            ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
+            ("DELETE FROM one_time_tokens WHERE expires_at < $1", now),
+            (
+                "DELETE FROM login_failures WHERE (locked_until IS NULL OR locked_until < $1) \
+                 AND first_failure_at < $1 - 86400000",
+                now,
+            ),
+            (
+                "DELETE FROM events WHERE status = 'delivered' AND delivered_at < $1",
+                keep_delivered_until,
+            ),
+            (
+                "UPDATE events SET secret = NULL WHERE status = 'failed' AND created_at < $1",
+                scrub_failed_before,
+            ),
+        ] {
+            sqlx::query(sql).bind(cutoff).execute(&self.writer).await?;
+        }
+        Ok(())
+    }
+}
