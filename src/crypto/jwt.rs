@@ -61,7 +61,11 @@ impl JwtKeys {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = settings.leeway_seconds;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        // jsonwebtoken checks `iss`/`aud` only when present unless they are required.
+        let mut required = vec!["exp", "iat", "sub"];
+        required.extend(settings.issuer.as_ref().map(|_| "iss"));
+        required.extend(settings.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         validation.validate_exp = true;
         match &settings.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
@@ -181,8 +185,8 @@ mod tests {
             .extra
             .insert("purpose".into(), "password_reset".into());
         assert_eq!(
-            keys.decode_access(&keys.encode(purposeful)),
-            Err(JwtError::WrongType)
+            keys.decode_access(&keys.encode(purposeful)).unwrap_err(),
+            JwtError::WrongType
         );
     }
 }

@@ -1,6 +1,7 @@
 use super::{FlowError, Flows, authenticate};
 use crate::crypto::hash_token;
 use crate::domain::{RequestContext, TenantId};
+use crate::store::SessionEnd;
 
 pub struct LogoutInput<'a> {
     pub bearer: Option<&'a str>,
@@ -19,18 +20,13 @@ pub async fn logout(
     let revoked_until = flows.family_revoked_until(now);
     if let Ok(session) = authenticate(flows, tenant, input.bearer).await {
         let access_expires = (session.claims.exp + flows.settings.leeway_secs) * 1000;
-        flows
-            .store
-            .end_session(
-                tenant,
-                &session.user.id,
-                &session.family,
-                Some((&session.claims.jti, access_expires)),
-                revoked_until,
-                ctx,
-                now,
-            )
-            .await?;
+        let end = SessionEnd {
+            user_id: session.user.id,
+            family: session.family,
+            access_jti: Some((&session.claims.jti, access_expires)),
+            family_revoked_until: revoked_until,
+        };
+        flows.store.end_session(tenant, end, ctx, now).await?;
         return Ok(());
     }
     let token = input
@@ -42,9 +38,12 @@ pub async fn logout(
         .find_live_refresh(tenant, &hash_token(token), now)
         .await?
         .ok_or(FlowError::InvalidCredentials)?;
-    flows
-        .store
-        .end_session(tenant, &user_id, &family, None, revoked_until, ctx, now)
-        .await?;
+    let end = SessionEnd {
+        user_id,
+        family,
+        access_jti: None,
+        family_revoked_until: revoked_until,
+    };
+    flows.store.end_session(tenant, end, ctx, now).await?;
     Ok(())
 }

@@ -24,8 +24,11 @@ pub struct RateLimiter {
     window: Duration,
     limits: crate::config::RateLimits,
     /// Sharded by IP so concurrent clients rarely contend on one lock.
-    shards: Vec<Mutex<HashMap<(Bucket, IpAddr), VecDeque<Instant>>>>,
+    shards: Vec<Mutex<Windows>>,
 }
+
+/// Recent hit times per (bucket, client).
+type Windows = HashMap<(Bucket, IpAddr), VecDeque<Instant>>;
 
 const SHARDS: usize = 16;
 

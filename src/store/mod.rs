@@ -25,7 +25,7 @@ use crate::domain::ProfileSchema;
 
 pub use lockout::LockoutPolicy;
 pub use outbox::{EventRecord, FailedEvent, NOTIFY_CHANNEL};
-pub use sessions::{NewSession, RotateOutcome, SessionInfo};
+pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};
 pub use users::NewUser;
 

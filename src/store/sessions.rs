@@ -18,6 +18,16 @@ pub struct NewSession {
     pub ip_address: Option<String>,
 }
 
+/// What a logout revokes.
+pub struct SessionEnd<'a> {
+    pub user_id: UserId,
+    pub family: FamilyId,
+    /// The access token used to log out, and when it expires.
+    pub access_jti: Option<(&'a str, UnixMillis)>,
+    /// Until when the family stays blacklisted.
+    pub family_revoked_until: UnixMillis,
+}
+
 pub enum RotateOutcome {
     Rotated {
         user: User,
@@ -150,20 +160,17 @@ impl Store {
     pub async fn end_session(
         &self,
         tenant: &TenantId,
-        user_id: &UserId,
-        family: &FamilyId,
-        access_jti: Option<(&str, UnixMillis)>,
-        family_revoked_until: UnixMillis,
+        end: SessionEnd<'_>,
         ctx: &RequestContext,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
-        if let Some((jti, until)) = access_jti {
+        if let Some((jti, until)) = end.access_jti {
             insert_revocation(&mut tx, &format!("jti:{jti}"), until).await?;
         }
-        revoke_family_in(&mut tx, &family.to_string(), family_revoked_until).await?;
+        revoke_family_in(&mut tx, &end.family.to_string(), end.family_revoked_until).await?;
         let payload = EventPayload::AfterLogout {
-            user_id: user_id.to_string(),
+            user_id: end.user_id.to_string(),
         };
         outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
         tx.commit().await?;

@@ -1,0 +1,17 @@
+//! One integration-test binary. Every test starts the real server on a free loopback port and
+//! talks HTTP to it; tests named under `sqlite::` run on a fresh SQLite file, those under
+//! `postgres::` on a fresh PostgreSQL database when `HOOKAUTH_TEST_POSTGRES_URL` is set.
+
+mod helpers;
+
+mod account;
+mod admin;
+mod binary;
+mod config_example;
+mod email;
+mod events;
+mod me;
+mod replicas;
+mod security;
+mod sessions;
+mod tenants;
