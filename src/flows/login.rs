@@ -20,6 +20,12 @@ pub async fn login(
     let key = Email::normalise_lookup_key(&input.email);
     let now = flows.clock.now_millis();
 
+    if !could_be_stored(&key) {
+        // No such account can exist, and the database would refuse the key (NUL bytes,
+        // index size limits).
+        flows.verify_dummy(input.password).await?;
+        return Err(FlowError::InvalidCredentials);
+    }
     if flows
         .settings
         .password_policy
@@ -65,6 +71,11 @@ pub async fn login(
         .await?;
     let access = flows.access_token(&user, &family, auth_time);
     Ok((flows.pair(access, refresh.token), user))
+}
+
+/// Stored emails are valid addresses: at most 254 bytes and free of control characters.
+fn could_be_stored(key: &str) -> bool {
+    key.len() <= 254 && !key.chars().any(char::is_control)
 }
 
 async fn record_failure(flows: &Flows, tenant: &TenantId, key: &str) -> Result<(), FlowError> {

@@ -51,6 +51,20 @@ pub async fn confirm_password_reset(
     new_password: Password,
     ctx: &RequestContext,
 ) -> Result<(), FlowError> {
+    let digest = hash_token(token);
+    let live = flows
+        .store
+        .one_time_token_is_live(
+            tenant,
+            &digest,
+            TokenPurpose::PasswordReset,
+            flows.clock.now_millis(),
+        )
+        .await?;
+    if !live {
+        // Checked first, as the library does, and so garbage tokens never buy an argon2 run.
+        return Err(FlowError::InvalidCredentials);
+    }
     flows
         .settings
         .password_policy
@@ -62,7 +76,7 @@ pub async fn confirm_password_reset(
         .store
         .reset_password(
             tenant,
-            &hash_token(token),
+            &digest,
             &new_hash,
             flows.session_cutoff(now),
             ctx,

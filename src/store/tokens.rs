@@ -71,6 +71,28 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a token could be consumed now; lets a flow refuse a bad token before doing
+    /// expensive work (hashing the new password). Consumption itself re-checks atomically.
+    pub async fn one_time_token_is_live(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: UnixMillis,
+    ) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM one_time_tokens WHERE token_hash = $1 AND tenant_id = $2 \
+             AND purpose = $3 AND used_at IS NULL AND expires_at > $4",
+        )
+        .bind(digest)
+        .bind(tenant.as_str())
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Burns a verification token and marks its user verified. `after_email_verify` is recorded
     /// only when the user was not verified before.
     pub async fn confirm_email(

@@ -196,6 +196,13 @@ async fn login_failures_all_look_the_same(backend: Backend) {
         assert_unauthorized(*status, body);
     }
     assert_eq!(wrong, unknown);
+    // Emails no account can have are refused the same way, never with a 500.
+    for email in ["nul\u{0}@example.com".to_owned(), "x".repeat(10_000)] {
+        let (status, body) = app
+            .post("/login", json!({"email": email, "password": PASSWORD}))
+            .await;
+        assert_unauthorized(status, &body);
+    }
     let (status, _) = app.post("/login", json!({"email": "d@example.com"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

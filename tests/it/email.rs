@@ -193,6 +193,14 @@ async fn reset_policy_failure_keeps_the_token(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"], "Password must be at least 8 characters");
+    // A bad token is refused before the password is looked at.
+    let (status, body) = app
+        .post(
+            "/password-reset/confirm",
+            json!({"token": "forged", "new_password": "short"}),
+        )
+        .await;
+    assert_unauthorized(status, &body);
     let (status, _) = app
         .post(
             "/password-reset/confirm",

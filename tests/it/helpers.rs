@@ -273,6 +273,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        // Server logs show up in the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn,hookauth=info")
+            .try_init();
         let (database_url, dir) = match options.database {
             Some(db) => db,
             None => {

@@ -18,6 +18,7 @@ on_both_backends!(
     forged_expired_and_foreign_tokens_are_rejected,
     unknown_routes_and_methods_get_json_errors,
     passwords_are_argon2id_and_outdated_hashes_are_upgraded,
+    hostile_bodies_never_cause_a_server_error,
 );
 
 async fn lockout_refuses_even_the_right_password(backend: Backend) {
@@ -272,4 +273,58 @@ async fn passwords_are_argon2id_and_outdated_hashes_are_upgraded(backend: Backen
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.login("up@example.com").await;
+}
+
+async fn hostile_bodies_never_cause_a_server_error(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let access = app.access_token("fuzz@example.com").await;
+    let routes = [
+        (Method::POST, "/register"),
+        (Method::POST, "/login"),
+        (Method::POST, "/refresh"),
+        (Method::POST, "/logout"),
+        (Method::PATCH, "/me"),
+        (Method::POST, "/change-password"),
+        (Method::POST, "/verify-email/confirm"),
+        (Method::POST, "/password-reset/request"),
+        (Method::POST, "/password-reset/confirm"),
+        (Method::POST, "/admin/assign-role"),
+        (Method::DELETE, "/sessions/%00%ff"),
+    ];
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"\xff\xfe\x00garbage".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"\"text\"".to_vec(),
+        b"{\"email\": {\"nested\": 1}, \"password\": [1], \"token\": 5}".to_vec(),
+        b"{\"display_name\": \"\\u0000\", \"new_password\": \"\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\"}".to_vec(),
+        deep.into_bytes(),
+    ];
+    for (method, path) in &routes {
+        for token in [None, Some(access.as_str())] {
+            for body in &bodies {
+                let mut req = app
+                    .http()
+                    .request(method.clone(), app.url(path))
+                    .body(body.clone());
+                if let Some(token) = token {
+                    req = req.bearer_auth(token);
+                }
+                let response = req.send().await.unwrap();
+                let status = response.status();
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                assert!(
+                    status.is_client_error() || status.is_success(),
+                    "{method} {path} answered {status}: {answer}"
+                );
+                if status.is_client_error() {
+                    assert!(answer["code"].is_string(), "{method} {path}: {answer}");
+                }
+            }
+        }
+    }
+    // Still serving (the logout route above ended the first session).
+    let fresh = app.access_token("fuzz@example.com").await;
+    assert_eq!(app.get("/me", &fresh).await.0, StatusCode::OK);
 }

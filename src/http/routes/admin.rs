@@ -2,6 +2,7 @@
 //! before the body is validated.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
 use serde_json::{Value, json};
 
@@ -113,10 +114,11 @@ pub async fn remove_permission(
 pub async fn role_permissions(
     State(app): State<AppState>,
     Extension(tenant): Extension<TenantId>,
-    Path(params): Path<std::collections::HashMap<String, String>>,
+    params: Result<Path<std::collections::HashMap<String, String>>, PathRejection>,
     client: Client,
 ) -> Result<Json<Vec<String>>, ApiError> {
     let session = superuser(&app, &tenant, &client).await?;
+    let params = params.map(|Path(p)| p).unwrap_or_default();
     let raw = params.get("role_name").map(String::as_str).unwrap_or("");
     // A name that cannot exist has no permissions.
     let Ok(role) = RoleName::parse(raw) else {

@@ -1,4 +1,5 @@
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -38,10 +39,12 @@ pub async fn list(
 pub async fn revoke(
     State(app): State<AppState>,
     Extension(tenant): Extension<TenantId>,
-    Path(params): Path<std::collections::HashMap<String, String>>,
+    params: Result<Path<std::collections::HashMap<String, String>>, PathRejection>,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
     let session = app.session(&tenant, &client).await?;
+    // An id that does not even decode names no session.
+    let params = params.map(|Path(p)| p).unwrap_or_default();
     let family_id = params.get("family_id").map(String::as_str).unwrap_or("");
     flows::revoke_session(&app.flows, &session, family_id).await?;
     Ok(StatusCode::NO_CONTENT)
