@@ -14,8 +14,8 @@ print("|---|---:|---:|---:|---:|---:|")
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*.txt")):
     text = path.read_text()
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)
-    p50 = millis(re.search(r"50%\s+(\S+)", text).group(1))
-    p99 = millis(re.search(r"99%\s+(\S+)", text).group(1))
+    p50 = millis(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+    p99 = millis(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
     total = re.search(r"(\d+) requests in", text).group(1)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     print(f"| {path.stem} | {float(rps):,.0f} | {p50:.2f} | {p99:.2f} | {total} | "

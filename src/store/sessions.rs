@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::users::find_user_in;
+use super::users::{USER_SELECT, UserRow};
 use super::{Store, StoreResult, outbox};
 use crate::domain::{EventPayload, FamilyId, RequestContext, TenantId, UnixMillis, User, UserId};
 
@@ -90,50 +90,72 @@ impl Store {
         family_revoked_until: UnixMillis,
         now: UnixMillis,
     ) -> StoreResult<RotateOutcome> {
-        let mut tx = self.writer.begin().await?;
-        let retired: Option<(String, String, i64)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET revoked = 1 \
-             WHERE token_hash = $1 AND tenant_id = $2 AND revoked = 0 AND expires_at > $3 \
-             RETURNING user_id, family_id, auth_time",
-        )
-        .bind(presented_digest)
-        .bind(tenant.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((user_id, family_id, auth_time)) = retired else {
-            let known: Option<(String, i64)> = sqlx::query_as(
-                "SELECT family_id, revoked FROM refresh_tokens \
-                 WHERE token_hash = $1 AND tenant_id = $2",
-            )
+        // Everything that can refuse the token is read on the reader pool, so the single
+        // SQLite writer only does the compare-and-swap and the insert.
+        #[derive(FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            family_id: String,
+            auth_time: i64,
+            revoked: i64,
+            expires_at: i64,
+        }
+        let sql = format!(
+            "SELECT s.*, t.family_id, t.auth_time, t.revoked, t.expires_at \
+             FROM refresh_tokens t, ({USER_SELECT} WHERE u.tenant_id = $2 AND u.id = \
+               (SELECT user_id FROM refresh_tokens WHERE token_hash = $1)) s \
+             WHERE t.token_hash = $1 AND t.tenant_id = $2"
+        );
+        let row: Option<Row> = sqlx::query_as(&sql)
             .bind(presented_digest)
             .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.reader)
             .await?;
-            return match known {
-                Some((family_id, revoked)) if revoked != 0 => {
-                    revoke_family_in(&mut tx, &family_id, family_revoked_until).await?;
-                    tx.commit().await?;
-                    Ok(RotateOutcome::ReuseDetected)
-                }
-                _ => Ok(RotateOutcome::Rejected),
-            };
-        };
-        let (Some(user_id), Some(family)) = (UserId::parse(&user_id), FamilyId::parse(&family_id))
-        else {
+        let Some(row) = row else {
             return Ok(RotateOutcome::Rejected);
         };
-        let user = find_user_in(&mut tx, &self.profile_schema, tenant, &user_id).await?;
-        let Some(user) = user.filter(|u| u.is_active) else {
+        if row.revoked != 0 {
+            self.revoke_family(&row.family_id, family_revoked_until)
+                .await?;
+            return Ok(RotateOutcome::ReuseDetected);
+        }
+        let user = row.user.into_user(&self.profile_schema)?;
+        let Some(family) = FamilyId::parse(&row.family_id) else {
             return Ok(RotateOutcome::Rejected);
         };
-        insert_refresh(&mut tx, tenant, &next(&user, family, auth_time), now).await?;
+        if row.expires_at <= now || !user.is_active {
+            return Ok(RotateOutcome::Rejected);
+        }
+
+        let mut tx = self.writer.begin().await?;
+        let retired = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0",
+        )
+        .bind(presented_digest)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if retired == 0 {
+            // Someone presented the same token a moment ago: a reuse, however close.
+            revoke_family_in(&mut tx, &row.family_id, family_revoked_until).await?;
+            tx.commit().await?;
+            return Ok(RotateOutcome::ReuseDetected);
+        }
+        insert_refresh(&mut tx, tenant, &next(&user, family, row.auth_time), now).await?;
         tx.commit().await?;
         Ok(RotateOutcome::Rotated {
             user,
             family,
-            auth_time,
+            auth_time: row.auth_time,
         })
+    }
+
+    async fn revoke_family(&self, family_id: &str, until: UnixMillis) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        revoke_family_in(&mut tx, family_id, until).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Without rotation: the live refresh token's user, family and auth time.
