@@ -31,6 +31,24 @@ fn user_id(raw: &str) -> Result<UserId, String> {
     UserId::parse(raw).ok_or_else(|| "Input should be a valid UUID".to_owned())
 }
 
+/// `{"user_id": <uuid>, "role": str}`, every problem reported.
+fn user_and_role(body: JsonBody) -> Result<(UserId, RoleName), ApiError> {
+    let mut fields = body.fields(true);
+    let user = fields.parsed("user_id", "uuid_parsing", user_id);
+    let role = fields.parsed("role", "value_error", role_name);
+    fields.finish()?;
+    Ok((user.expect("checked"), role.expect("checked")))
+}
+
+/// `{"role": str, "permission": str}`, every problem reported.
+fn role_and_permission(body: JsonBody) -> Result<(RoleName, RoleName), ApiError> {
+    let mut fields = body.fields(true);
+    let role = fields.parsed("role", "value_error", role_name);
+    let permission = fields.parsed("permission", "value_error", role_name);
+    fields.finish()?;
+    Ok((role.expect("checked"), permission.expect("checked")))
+}
+
 pub async fn assign_role(
     State(app): State<AppState>,
     Extension(tenant): Extension<TenantId>,
@@ -38,13 +56,7 @@ pub async fn assign_role(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let session = superuser(&app, &tenant, &client).await?;
-    let mut fields = body.fields(true);
-    let user = fields.parsed("user_id", "uuid_parsing", user_id);
-    let role = fields.parsed("role", "value_error", role_name);
-    fields.finish()?;
-    let (Some(user), Some(role)) = (user, role) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (user, role) = user_and_role(body)?;
     flows::assign_role(&app.flows, &session, &user, &role).await?;
     Ok(Json(
         json!({ "detail": format!("Role '{role}' assigned to user {user}.") }),
@@ -58,13 +70,7 @@ pub async fn remove_role(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let session = superuser(&app, &tenant, &client).await?;
-    let mut fields = body.fields(true);
-    let user = fields.parsed("user_id", "uuid_parsing", user_id);
-    let role = fields.parsed("role", "value_error", role_name);
-    fields.finish()?;
-    let (Some(user), Some(role)) = (user, role) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (user, role) = user_and_role(body)?;
     flows::remove_role(&app.flows, &session, &user, &role).await?;
     Ok(Json(
         json!({ "detail": format!("Role '{role}' removed from user {user}.") }),
@@ -78,13 +84,7 @@ pub async fn assign_permission(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let session = superuser(&app, &tenant, &client).await?;
-    let mut fields = body.fields(true);
-    let role = fields.parsed("role", "value_error", role_name);
-    let permission = fields.parsed("permission", "value_error", role_name);
-    fields.finish()?;
-    let (Some(role), Some(permission)) = (role, permission) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (role, permission) = role_and_permission(body)?;
     flows::assign_permission(&app.flows, &session, &role, &permission).await?;
     Ok(Json(json!({
         "detail": format!("Permission '{permission}' assigned to role '{role}'.")
@@ -98,13 +98,7 @@ pub async fn remove_permission(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let session = superuser(&app, &tenant, &client).await?;
-    let mut fields = body.fields(true);
-    let role = fields.parsed("role", "value_error", role_name);
-    let permission = fields.parsed("permission", "value_error", role_name);
-    fields.finish()?;
-    let (Some(role), Some(permission)) = (role, permission) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (role, permission) = role_and_permission(body)?;
     flows::remove_permission(&app.flows, &session, &role, &permission).await?;
     Ok(Json(json!({
         "detail": format!("Permission '{permission}' removed from role '{role}'.")
