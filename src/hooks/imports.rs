@@ -20,7 +20,10 @@ const ALLOWED: &[(&str, &str)] = &[
     ("hookauth:hooks/host", "logging, config and secrets"),
     ("hookauth:hooks/types", "type definitions only"),
     ("wasi:http/types", "outbound HTTP, limited to allowed_hosts"),
-    ("wasi:http/outgoing-handler", "outbound HTTP, limited to allowed_hosts"),
+    (
+        "wasi:http/outgoing-handler",
+        "outbound HTTP, limited to allowed_hosts",
+    ),
     ("wasi:io/error", "streams"),
     ("wasi:io/poll", "streams"),
     ("wasi:io/streams", "streams"),
@@ -39,8 +42,14 @@ const ALLOWED: &[(&str, &str)] = &[
     ("wasi:cli/terminal-stdin", "never a terminal"),
     ("wasi:cli/terminal-stdout", "never a terminal"),
     ("wasi:cli/terminal-stderr", "never a terminal"),
-    ("wasi:filesystem/types", "no directory is ever opened to a hook"),
-    ("wasi:filesystem/preopens", "no directory is ever opened to a hook"),
+    (
+        "wasi:filesystem/types",
+        "no directory is ever opened to a hook",
+    ),
+    (
+        "wasi:filesystem/preopens",
+        "no directory is ever opened to a hook",
+    ),
 ];
 
 /// Why an import is refused.
@@ -151,6 +160,9 @@ mod tests {
             find_handler_export(["hookauth:hooks/handler@0.3.0"].into_iter()),
             Err(Some("0.3.0".into()))
         );
-        assert_eq!(find_handler_export(["wasi:cli/run@0.2.0"].into_iter()), Err(None));
+        assert_eq!(
+            find_handler_export(["wasi:cli/run@0.2.0"].into_iter()),
+            Err(None)
+        );
     }
 }

@@ -165,8 +165,8 @@ impl LoadOne<'_> {
             problems.append(&mut p);
         });
 
-        let bytes = std::fs::read(self.path)
-            .map_err(|e| vec![ProblemKind::Unreadable(e.to_string())])?;
+        let bytes =
+            std::fs::read(self.path).map_err(|e| vec![ProblemKind::Unreadable(e.to_string())])?;
         if let Err(kind) = check_header(&bytes) {
             problems.push(kind);
             return Err(problems);

@@ -125,7 +125,10 @@ mod tests {
         .unwrap();
         let e = &m.hooks["20-welcome"];
         assert_eq!(e.fuel, Some(1000));
-        assert_eq!(e.event_kinds().unwrap().unwrap(), [EventKind::AfterRegister]);
+        assert_eq!(
+            e.event_kinds().unwrap().unwrap(),
+            [EventKind::AfterRegister]
+        );
         assert_eq!(e.secrets["api_key"], "MAILER_KEY");
     }
 
@@ -138,8 +141,12 @@ mod tests {
 
     #[test]
     fn names_unknown_events() {
-        let m = Manifest::parse("[hooks.a]\nevents = [\"after_login\", \"after_lunch\"]\n").unwrap();
-        assert_eq!(m.hooks["a"].event_kinds().unwrap().unwrap_err(), ["after_lunch"]);
+        let m =
+            Manifest::parse("[hooks.a]\nevents = [\"after_login\", \"after_lunch\"]\n").unwrap();
+        assert_eq!(
+            m.hooks["a"].event_kinds().unwrap().unwrap_err(),
+            ["after_lunch"]
+        );
     }
 
     #[test]

@@ -110,7 +110,8 @@ impl WasiHttpHooks for OutboundPolicy {
     ) -> SendFuture {
         let uri = request.uri().clone();
         if let Err(reason) = check_uri(&self.allowed, &uri) {
-            self.refused.push(format!("{} {uri}: {reason}", request.method()));
+            self.refused
+                .push(format!("{} {uri}: {reason}", request.method()));
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.sent.push(format!("{} {uri}", request.method()));
@@ -130,7 +131,9 @@ mod tests {
     use super::*;
 
     fn allowed(list: &[&str]) -> Vec<AllowedHost> {
-        list.iter().map(|s| AllowedHost::parse(s).unwrap()).collect()
+        list.iter()
+            .map(|s| AllowedHost::parse(s).unwrap())
+            .collect()
     }
 
     fn check(list: &[&str], uri: &str) -> Result<(), String> {

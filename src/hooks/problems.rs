@@ -49,7 +49,9 @@ pub enum ProblemKind {
     EventNotSubscribed { event: String },
     #[error("the hook needs config `{key}`; add it to [hooks.{hook}.config]")]
     MissingConfig { hook: String, key: String },
-    #[error("the hook needs secret `{key}`; add `{key} = \"ENV_VAR_NAME\"` to [hooks.{hook}.secrets]")]
+    #[error(
+        "the hook needs secret `{key}`; add `{key} = \"ENV_VAR_NAME\"` to [hooks.{hook}.secrets]"
+    )]
     MissingSecret { hook: String, key: String },
     #[error("secret `{key}` names environment variable {var}, which is not set")]
     SecretUnset { key: String, var: String },

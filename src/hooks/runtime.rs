@@ -28,7 +28,8 @@ pub enum RuntimeError {
 
 impl Runtime {
     pub fn new(max_concurrent: u32) -> Result<Self, RuntimeError> {
-        let engine = build_engine(max_concurrent).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let engine =
+            build_engine(max_concurrent).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let linker = linker(&engine).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let ticker = EpochTicker::start(&engine)?;
         Ok(Self {

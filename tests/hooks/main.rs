@@ -1,0 +1,8 @@
+//! The Wasm hook host, end to end: real components (hostile WAT fixtures and the Rust guests in
+//! guest-examples/, built once per run) loaded through `HookHost`.
+
+mod support;
+
+mod guests;
+mod hostile;
+mod loading;
