@@ -47,7 +47,7 @@ use crate::events::{EventHandler, HandlerRegistry};
 pub const DEFAULT_MAX_CONCURRENT: u32 = 1000;
 
 /// How the server wants its hooks loaded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HookSettings {
     /// The directory of `*.wasm` hooks and the optional `hooks.toml`.
     pub dir: PathBuf,
@@ -62,6 +62,23 @@ pub struct HookSettings {
     /// Where `secrets` environment variables are read: `None` is the process environment;
     /// a map stands in for it (tests, `hookauth hooks run`).
     pub env: Option<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for HookSettings {
+    // By hand: `env` may hold secret values, so only its variable names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookSettings")
+            .field("dir", &self.dir)
+            .field("lenient", &self.lenient)
+            .field("cache_dir", &self.cache_dir)
+            .field("defaults", &self.defaults)
+            .field("max_concurrent", &self.max_concurrent)
+            .field(
+                "env",
+                &self.env.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
+            )
+            .finish()
+    }
 }
 
 impl HookSettings {

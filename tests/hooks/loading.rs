@@ -229,3 +229,34 @@ async fn a_missing_directory_is_a_problem_not_an_empty_host() {
     let err = HookHost::load(&settings).await.err().unwrap();
     assert!(matches!(err.problems()[0].kind, ProblemKind::Unreadable(_)));
 }
+
+#[tokio::test]
+async fn the_annotated_example_hooks_toml_loads_with_the_example_hooks() {
+    let example = std::fs::read_to_string(
+        std::path::Path::new(crate::support::CRATE_DIR).join("guest-examples/hooks.toml"),
+    )
+    .unwrap();
+    let dir = HookDir::new()
+        .hook("10-audit", &guest("audit-log"))
+        .hook("20-welcome", &guest("welcome-email"))
+        .env("MAILER_API_KEY", "k")
+        .manifest(&example);
+    let host = HookHost::load(&dir.settings()).await.unwrap();
+    let welcome = &host.hooks()[1];
+    assert_eq!(welcome.name(), "20-welcome");
+    assert_eq!(welcome.limits().timeout, std::time::Duration::from_secs(2));
+    assert_eq!(host.hooks()[0].limits().fuel, 10_000_000);
+}
+
+#[tokio::test]
+async fn a_hook_that_traps_in_register_is_refused() {
+    let dir = HookDir::new().hook("broken", &fixture("register-traps"));
+    let found = problems(HookHost::load(&dir.settings()).await.err().unwrap());
+    assert_eq!(
+        found,
+        [(
+            "broken.wasm".to_owned(),
+            ProblemKind::Register("panicked (unreachable executed)".into())
+        )]
+    );
+}
