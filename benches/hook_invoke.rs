@@ -7,7 +7,8 @@
 //! - start-up time of a directory of 20 distinct hooks from the compile cache;
 //! - resident memory with 1,000 invocations in flight at once (each waiting on a slow API).
 //!
-//! Set `HOOK_BENCH_ONLY=criterion` or `=custom` to run one part.
+//! Set `HOOK_BENCH_ONLY=criterion` or `=custom` to run one part, `=invoke` for latency and
+//! throughput only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -250,7 +251,7 @@ async fn rss_1000_in_flight(dir: &Path, welcome: &[u8]) {
     );
 }
 
-fn custom(rt: &tokio::runtime::Runtime) {
+fn custom(rt: &tokio::runtime::Runtime, only_invoke: bool) {
     let release = guests();
     let tmp = tempfile::tempdir().unwrap();
     rt.block_on(async {
@@ -260,6 +261,9 @@ fn custom(rt: &tokio::runtime::Runtime) {
         latency(&hook, &ev).await;
         for tasks in [1, 2, 8] {
             throughput(&hook, &ev, tasks).await;
+        }
+        if only_invoke {
+            return;
         }
         startup_20_cached(tmp.path()).await;
         let welcome = std::fs::read(release.join("welcome_email.wasm")).unwrap();
@@ -292,9 +296,9 @@ fn main() {
         .unwrap();
     let only = std::env::var("HOOK_BENCH_ONLY").unwrap_or_default();
     if only != "criterion" {
-        custom(&rt);
+        custom(&rt, only == "invoke");
     }
-    if only != "custom" {
+    if only.is_empty() || only == "criterion" {
         criterion_benches(&rt);
     }
 }

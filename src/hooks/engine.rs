@@ -66,6 +66,9 @@ pub fn build_engine(max_concurrent: u32) -> wasmtime::Result<Engine> {
     // Wall-clock deadlines (see EPOCH_TICK).
     config.epoch_interruption(true);
     config.max_wasm_stack(MAX_WASM_STACK);
+    // Hooks are WASI 0.2 components: the component-model-async machinery (WASI 0.3, streams,
+    // futures) is not offered, and leaving it on costs every store set-up and tear-down.
+    config.concurrency_support(false);
 
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(max_concurrent)
