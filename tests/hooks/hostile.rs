@@ -187,3 +187,34 @@ async fn many_concurrent_runaways_do_not_disturb_a_well_behaved_hook() {
         assert_eq!(s.await.unwrap().unwrap_err().kind, FailureKind::OutOfFuel);
     }
 }
+
+#[tokio::test]
+async fn stdout_goes_to_the_log_capped_and_a_chatty_hook_still_succeeds() {
+    let dir = HookDir::new().hook("chatty", &fixture("chatty-stdout"));
+    let host = HookHost::load(&dir.settings()).await.unwrap();
+    let (logs, _guard) = Logs::capture();
+    host.hooks()[0]
+        .invoke(&after_register())
+        .await
+        .expect("writes never fail");
+
+    let lines = logs.messages_where("stream", "stdout");
+    // 2,000 × 18 bytes written; the first 16 KiB kept: 910 whole lines and a cut one ("hell"),
+    // then the warning that the rest was dropped.
+    assert_eq!(
+        lines.iter().filter(|l| *l == "hello from stdout").count(),
+        910
+    );
+    assert_eq!(lines[910], "hell");
+    assert_eq!(lines.len(), 912);
+    let dropped = logs
+        .all()
+        .into_iter()
+        .find(|l| l.message == "hook output past the cap was dropped")
+        .expect("the drop is reported");
+    assert_eq!(
+        dropped.fields["dropped_bytes"],
+        (2000 * 18 - 16 * 1024).to_string()
+    );
+    assert_eq!(dropped.fields["hook"], "chatty");
+}
