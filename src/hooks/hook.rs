@@ -130,7 +130,9 @@ impl WasmHook {
         }
     }
 
-    /// Calls the hook's `register` export (load time only).
+    /// Calls the hook's `register` export (load time only). It runs with no grants at all (no
+    /// outbound hosts, config or secrets), so loading has no side effects and cannot depend on
+    /// anything but the component itself.
     pub(crate) async fn register(&self) -> Result<super::since_v0_1_0::Registration, String> {
         let log = LogContext {
             hook: Arc::clone(&self.name),
@@ -141,7 +143,7 @@ impl WasmHook {
         let (outcome, _usage) = run(
             &self.runtime,
             &self.pre,
-            &self.grants,
+            &Arc::new(Grants::default()),
             &self.limits,
             Some(log),
             Call::Register,

@@ -61,6 +61,11 @@ pub fn check_uri(allowed: &[AllowedHost], uri: &Uri) -> Result<(), String> {
     let authority = uri
         .authority()
         .ok_or_else(|| "the request has no host".to_owned())?;
+    // `user@host`: the connection is made to the whole authority string, so a userinfo part
+    // could make the checked host differ from the dialled one. Never needed by an API client.
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL's authority are not allowed".to_owned());
+    }
     let host = normalize_host(authority.host());
     let port = authority.port_u16().unwrap_or(default_port);
     if allowed.iter().any(|a| a.allows(&host, port, default_port)) {
@@ -159,6 +164,13 @@ mod tests {
         assert!(check(&list, "http://[::1]:8025/").is_err());
         assert!(check(&list, "http://localhost:8025/").is_err());
         assert!(check(&list, "ftp://127.0.0.1:8025/").is_err());
+    }
+
+    #[test]
+    fn userinfo_cannot_disguise_the_host() {
+        let list = ["127.0.0.1:8025"];
+        assert!(check(&list, "http://evil.example:80@127.0.0.1:8025/").is_err());
+        assert!(check(&list, "http://user@127.0.0.1:8025/").is_err());
     }
 
     #[test]
