@@ -24,10 +24,18 @@ pub fn post_json(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<u16
     }
     let fields = Fields::from_list(&entries).map_err(|e| format!("bad header: {e:?}"))?;
     let request = OutgoingRequest::new(fields);
-    request.set_method(&Method::Post).map_err(|()| "bad method")?;
-    request.set_scheme(Some(&scheme)).map_err(|()| "bad scheme")?;
-    request.set_authority(Some(authority)).map_err(|()| format!("bad host {authority:?}"))?;
-    request.set_path_with_query(Some(path)).map_err(|()| format!("bad path {path:?}"))?;
+    request
+        .set_method(&Method::Post)
+        .map_err(|()| "bad method")?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| "bad scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| format!("bad host {authority:?}"))?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| format!("bad path {path:?}"))?;
 
     let outgoing = request.body().map_err(|()| "request body already taken")?;
     {
@@ -41,8 +49,8 @@ pub fn post_json(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<u16
     }
     OutgoingBody::finish(outgoing, None).map_err(|e| format!("finishing the body: {e:?}"))?;
 
-    let pending = outgoing_handler::handle(request, None)
-        .map_err(|e| format!("POST {url}: {e:?}"))?;
+    let pending =
+        outgoing_handler::handle(request, None).map_err(|e| format!("POST {url}: {e:?}"))?;
     let response = loop {
         match pending.get() {
             Some(result) => break result,

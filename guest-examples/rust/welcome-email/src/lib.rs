@@ -35,8 +35,8 @@ impl Guest for WelcomeEmail {
                 ("user_id", &user.id),
             ]),
             Payload::SendVerificationEmail(t) => {
-                let base = config_get("verify_url")
-                    .unwrap_or_else(|| "https://example.com/verify".into());
+                let base =
+                    config_get("verify_url").unwrap_or_else(|| "https://example.com/verify".into());
                 let link = format!("{base}?token={}", t.token);
                 json::object(&[
                     ("to", &t.email),
