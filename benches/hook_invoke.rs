@@ -83,10 +83,14 @@ fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
 }
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -241,6 +245,10 @@ async fn rss_1000_in_flight(dir: &Path, welcome: &[u8]) {
     }
     let after = rss_kib();
     server.abort();
+    println!(
+        "virtual memory reserved with the default pool (1,000 slots): {} GiB",
+        status_kib("VmSize:") >> 20
+    );
     println!(
         "resident memory, 1,000 welcome-email invocations in flight at once (each waiting 3 s on \
          the API): before {} MiB, peak {} MiB (+{} KiB per instance), after {} MiB; {ok}/1000 ok",
