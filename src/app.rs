@@ -1,8 +1,10 @@
 //! Wiring: configuration in, a listening server with its dispatcher out. The binary and the
 //! integration tests start the server the same way.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher};
 use crate::events::{Dispatcher, DispatcherSettings, HandlerRegistry};
 use crate::flows::{Clock, FlowSettings, Flows};
+use crate::hooks::{HookHost, HookSettings};
 use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
 use crate::store::{LockoutPolicy, Store, StoreError, StoreSettings};
 
@@ -31,6 +34,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("hooks could not be loaded:\n{0}")]
+    Hooks(#[from] crate::hooks::LoadError),
 }
 
 /// Opens the database, applies migrations and builds the flows' context.
@@ -110,6 +115,8 @@ pub struct Launch {
     pub clock: Clock,
     /// `false` leaves committed events undelivered (tests of restart-before-delivery).
     pub deliver_events: bool,
+    /// Stands in for the process environment when hooks read their secrets.
+    pub hook_env: Option<HashMap<String, String>>,
 }
 
 impl Default for Launch {
@@ -118,12 +125,54 @@ impl Default for Launch {
             registry: HandlerRegistry::new(),
             clock: Clock::System,
             deliver_events: true,
+            hook_env: None,
         }
     }
 }
 
+/// The hooks directory's hooks first, in their order, then any handlers the caller registered.
+async fn load_hooks(
+    config: &Config,
+    extra: HandlerRegistry,
+    env: Option<HashMap<String, String>>,
+) -> Result<HandlerRegistry, AppError> {
+    let mut registry = HandlerRegistry::new();
+    let dir = match &config.hooks.dir {
+        Some(dir) if !dir.is_dir() => {
+            return Err(AppError::Invalid(format!(
+                "hooks directory {} does not exist",
+                dir.display()
+            )));
+        }
+        Some(dir) => Some(dir.clone()),
+        None => Some(PathBuf::from("hooks")).filter(|d| d.is_dir()),
+    };
+    match dir {
+        Some(dir) => {
+            let mut settings = HookSettings::new(&dir);
+            settings.lenient = config.hooks.lenient;
+            settings.env = env;
+            settings.max_concurrent = config.hooks.max_concurrent.max(1);
+            settings.cache_dir = Some(
+                config
+                    .hooks
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| dir.join(".hookauth-cache")),
+            );
+            HookHost::load(&settings)
+                .await?
+                .register_into(&mut registry);
+        }
+        None => tracing::info!("no hooks directory: serving without hooks"),
+    }
+    registry.extend(extra);
+    Ok(registry)
+}
+
 impl Application {
     pub async fn build(config: &Config, launch: Launch) -> Result<Self, AppError> {
+        let registry = load_hooks(config, launch.registry, launch.hook_env).await?;
         let flows = Arc::new(build_flows(config, launch.clock).await?);
         let listener = TcpListener::bind(&config.bind)
             .await
@@ -148,7 +197,7 @@ impl Application {
             listener,
             state,
             max_body_bytes: config.security.max_body_bytes,
-            registry: Arc::new(launch.registry),
+            registry: Arc::new(registry),
             dispatcher,
         })
     }

@@ -28,9 +28,13 @@ pub enum Command {
         /// Address to listen on (env: HOOKAUTH_BIND).
         #[arg(long)]
         bind: Option<String>,
-        /// Directory of Wasm hooks for the default tenant (env: HOOKAUTH_HOOKS_DIR).
+        /// Directory of Wasm hooks for the default tenant (default: hooks/ if it exists;
+        /// env: HOOKAUTH_HOOKS__DIR).
         #[arg(long)]
         hooks: Option<PathBuf>,
+        /// Skip invalid hooks with a warning instead of refusing to start.
+        #[arg(long)]
+        lenient_hooks: bool,
     },
     /// Apply database migrations and exit.
     Migrate,

@@ -40,8 +40,7 @@ pub struct Config {
     pub database_url: String,
     /// HMAC key for access tokens, at least 32 bytes. Unset: a random key per process.
     pub secret_key: Option<Secret>,
-    /// Directory of Wasm hooks for the default tenant.
-    pub hooks_dir: PathBuf,
+    pub hooks: HooksConfig,
     pub database: DatabaseConfig,
     pub jwt: JwtConfig,
     pub password: PasswordConfig,
@@ -60,7 +59,7 @@ impl Default for Config {
             bind: "127.0.0.1:8000".into(),
             database_url: "sqlite://hookauth.db".into(),
             secret_key: None,
-            hooks_dir: "hooks".into(),
+            hooks: HooksConfig::default(),
             database: DatabaseConfig::default(),
             jwt: JwtConfig::default(),
             password: PasswordConfig::default(),
@@ -70,6 +69,32 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             delivery: DeliveryConfig::default(),
             profile_fields: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Directory of Wasm hooks for the default tenant: every `*.wasm` is a hook, run in file-name
+    /// order, with an optional `hooks.toml` beside them. Unset: `hooks/` if it exists.
+    pub dir: Option<PathBuf>,
+    /// Skip hooks that fail validation (with a warning) instead of refusing to start.
+    pub lenient: bool,
+    /// Compiled hooks are cached here (native code: keep it as trusted as the binary).
+    /// Unset: `.hookauth-cache/` inside the hooks directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Hook invocations that may run at once; more wait for a slot.
+    pub max_concurrent: u32,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            lenient: false,
+            cache_dir: None,
+            max_concurrent: 1000,
         }
     }
 }
@@ -299,6 +324,7 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub database_url: Option<String>,
     pub hooks_dir: Option<PathBuf>,
+    pub lenient_hooks: bool,
 }
 
 impl Config {
@@ -330,8 +356,18 @@ impl Config {
         if let Some(url) = overrides.database_url {
             table.insert("database_url".into(), url.into());
         }
-        if let Some(dir) = overrides.hooks_dir {
-            table.insert("hooks_dir".into(), dir.display().to_string().into());
+        if overrides.hooks_dir.is_some() || overrides.lenient_hooks {
+            let hooks = table
+                .entry("hooks")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Invalid("hooks must be a section".into()))?;
+            if let Some(dir) = overrides.hooks_dir {
+                hooks.insert("dir".into(), dir.display().to_string().into());
+            }
+            if overrides.lenient_hooks {
+                hooks.insert("lenient".into(), true.into());
+            }
         }
         let config: Config = toml::Value::Table(table)
             .try_into()

@@ -11,5 +11,6 @@ pub mod crypto;
 pub mod domain;
 pub mod events;
 pub mod flows;
+pub mod hooks;
 pub mod http;
 pub mod store;

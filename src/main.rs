@@ -23,9 +23,15 @@ async fn main() -> anyhow::Result<()> {
         database_url: cli.database_url.clone(),
         ..Overrides::default()
     };
-    if let Command::Serve { bind, hooks } = &cli.command {
+    if let Command::Serve {
+        bind,
+        hooks,
+        lenient_hooks,
+    } = &cli.command
+    {
         overrides.bind = bind.clone();
         overrides.hooks_dir = hooks.clone();
+        overrides.lenient_hooks = *lenient_hooks;
     }
     let config = Config::load(cli.config.as_deref(), std::env::vars(), overrides)?;
 

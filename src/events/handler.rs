@@ -56,6 +56,13 @@ impl HandlerRegistry {
             .filter(move |h| h.handles(kind))
     }
 
+    /// Appends `other`'s handlers after this registry's, tenant by tenant.
+    pub fn extend(&mut self, other: HandlerRegistry) {
+        for (tenant, handlers) in other.by_tenant {
+            self.by_tenant.entry(tenant).or_default().extend(handlers);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_tenant.values().all(Vec::is_empty)
     }

@@ -247,6 +247,8 @@ pub struct Options {
     pub handlers: Vec<Arc<dyn EventHandler>>,
     /// Reuse an existing database instead of a fresh one.
     pub database: Option<(String, Option<Arc<tempfile::TempDir>>)>,
+    /// Environment the hooks read their secrets from.
+    pub hook_env: Option<std::collections::HashMap<String, String>>,
 }
 
 impl Default for Options {
@@ -256,6 +258,7 @@ impl Default for Options {
             deliver_events: true,
             handlers: Vec::new(),
             database: None,
+            hook_env: None,
         }
     }
 }
@@ -273,6 +276,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        Self::try_spawn(backend, options)
+            .await
+            .expect("server starts")
+    }
+
+    /// Starts the server, or says why it would not start.
+    pub async fn try_spawn(
+        backend: Backend,
+        options: Options,
+    ) -> Result<Self, hookauth::app::AppError> {
         // Server logs show up in the output of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -305,6 +318,7 @@ impl TestApp {
                 bind: Some("127.0.0.1:0".into()),
                 database_url: Some(database_url.clone()),
                 hooks_dir: None,
+                lenient_hooks: false,
             },
         )
         .expect("test config is valid");
@@ -322,10 +336,10 @@ impl TestApp {
                 registry,
                 clock: Clock::Shifted(clock_offset.clone()),
                 deliver_events: options.deliver_events,
+                hook_env: options.hook_env,
             },
         )
-        .await
-        .expect("server starts");
+        .await?;
         let addr = app.local_addr();
         let flows = app.flows();
         let (tx, rx) = oneshot::channel();
@@ -336,7 +350,7 @@ impl TestApp {
             .await
             .expect("server runs");
         });
-        TestApp {
+        Ok(TestApp {
             addr,
             database_url,
             recorder,
@@ -351,7 +365,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
-        }
+        })
     }
 
     /// The database this app runs on, to start another server on it.

@@ -3,6 +3,8 @@
 //! `postgres::` on a fresh PostgreSQL database when `HOOKAUTH_TEST_POSTGRES_URL` is set.
 
 mod helpers;
+#[path = "../common/shared.rs"]
+mod shared;
 
 mod account;
 mod admin;
@@ -10,6 +12,7 @@ mod binary;
 mod config_example;
 mod email;
 mod events;
+mod hooks;
 mod me;
 mod replicas;
 mod security;

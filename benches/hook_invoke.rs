@@ -1,0 +1,312 @@
+//! What a hook invocation costs through hookauth's own path (`WasmHook::invoke`: slot, store,
+//! limits, WASI context, instantiate, call, drop), and what loading and holding hooks costs.
+//!
+//! `cargo bench --bench hook_invoke` prints, before criterion's own report:
+//! - latency p50/p99 of the trivial Rust hook (guest-examples/rust/minimal), sequential;
+//! - throughput with 1, 2 and 8 concurrent tasks on a 2-worker tokio runtime;
+//! - start-up time of a directory of 20 distinct hooks from the compile cache;
+//! - resident memory with 1,000 invocations in flight at once (each waiting on a slow API).
+//!
+//! Set `HOOK_BENCH_ONLY=criterion` or `=custom` to run one part, `=invoke` for latency and
+//! throughput only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use hookauth::domain::{Event, EventPayload, RequestContext, TenantId, UserSnapshot};
+use hookauth::hooks::{HookHost, HookSettings, WasmHook};
+
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+fn guests() -> PathBuf {
+    let target = Path::new(CRATE_DIR).join("target/guest-examples");
+    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(Path::new(CRATE_DIR).join("guest-examples/rust"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success());
+    target.join("wasm32-wasip2/release")
+}
+
+fn event(payload: EventPayload) -> Event {
+    Event {
+        id: "0190b7a4-0000-7000-8000-000000000001".into(),
+        seq: 1,
+        tenant: TenantId::default_tenant(),
+        occurred_at: 1_750_000_000_000,
+        context: RequestContext {
+            request_id: "req-1".into(),
+            client_ip: Some("203.0.113.7".into()),
+            user_agent: Some("bench".into()),
+        },
+        payload,
+    }
+}
+
+fn user() -> UserSnapshot {
+    UserSnapshot {
+        id: "0190b7a4-0000-7000-8000-000000000001".into(),
+        email: "ada@example.com".into(),
+        is_active: true,
+        is_verified: true,
+        is_superuser: false,
+        roles: vec!["member".into()],
+        profile: serde_json::Map::new(),
+    }
+}
+
+/// Appends a custom section, so that copies of one component have distinct hashes (and
+/// distinct cache entries) while staying the same program.
+fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
+    let name = b"bench-copy";
+    let payload = n.to_le_bytes();
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128);
+    out.push(size as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn load_one(dir: &Path, file: &str, bytes: &[u8]) -> (HookHost, Arc<WasmHook>) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(file), bytes).unwrap();
+    let host = HookHost::load(&HookSettings::new(dir)).await.unwrap();
+    let hook = Arc::clone(&host.hooks()[0]);
+    (host, hook)
+}
+
+async fn latency(hook: &WasmHook, ev: &Event) {
+    for _ in 0..2_000 {
+        hook.invoke(ev).await.unwrap();
+    }
+    let n = 20_000;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        hook.invoke(ev).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    println!(
+        "latency, trivial Rust hook, sequential, N={n}: p50 {:.1} µs, p99 {:.1} µs",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6
+    );
+}
+
+async fn throughput(hook: &Arc<WasmHook>, ev: &Event, tasks: usize) {
+    let per_task = 40_000 / tasks;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let hook = Arc::clone(hook);
+            let ev = ev.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    hook.invoke(&ev).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    let total = per_task * tasks;
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "throughput, trivial Rust hook, {tasks} task(s) on 2 workers: {rate:.0} invocations/s"
+    );
+}
+
+async fn startup_20_cached(dir: &Path) {
+    let release = guests();
+    let sources = ["minimal", "audit_log", "welcome_email"];
+    let hooks_dir = dir.join("twenty");
+    std::fs::create_dir_all(&hooks_dir).unwrap();
+    let mut manifest = String::new();
+    for i in 0..20u32 {
+        let src = sources[i as usize % 2]; // minimal and audit-log: no config needed
+        let bytes = std::fs::read(release.join(format!("{src}.wasm"))).unwrap();
+        std::fs::write(
+            hooks_dir.join(format!("{i:02}-{src}.wasm")),
+            distinct(&bytes, i),
+        )
+        .unwrap();
+        manifest.push_str(&format!("[hooks.{i:02}-{src}]\nfuel = 10_000_000\n"));
+    }
+    std::fs::write(hooks_dir.join("hooks.toml"), manifest).unwrap();
+    let mut settings = HookSettings::new(&hooks_dir);
+    settings.cache_dir = Some(dir.join("cache"));
+
+    let t = Instant::now();
+    let cold = HookHost::load(&settings).await.unwrap();
+    let cold_time = t.elapsed();
+    assert_eq!(cold.stats().compiled, 20);
+    drop(cold);
+
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let warm = HookHost::load(&settings).await.unwrap();
+        times.push(t.elapsed());
+        assert_eq!(warm.stats().from_cache, 20);
+        assert_eq!(warm.hooks().len(), 20);
+    }
+    times.sort();
+    println!(
+        "start-up, 20 distinct Rust hooks: cold (compile + cache) {:.0} ms; from cache p50 {:.1} ms, max {:.1} ms",
+        cold_time.as_secs_f64() * 1e3,
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        times.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
+async fn rss_1000_in_flight(dir: &Path, welcome: &[u8]) {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/hang",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let hooks_dir = dir.join("rss");
+    std::fs::create_dir_all(&hooks_dir).unwrap();
+    std::fs::write(hooks_dir.join("welcome.wasm"), welcome).unwrap();
+    std::fs::write(
+        hooks_dir.join("hooks.toml"),
+        format!(
+            "[hooks.welcome]\nallowed_hosts = [\"127.0.0.1:{port}\"]\ntimeout_ms = 10000\n\
+             config = {{ url = \"http://127.0.0.1:{port}/hang\" }}\nsecrets = {{ api_key = \"K\" }}\n"
+        ),
+    )
+    .unwrap();
+    let mut settings = HookSettings::new(&hooks_dir);
+    settings.env = Some([("K".to_owned(), "k".to_owned())].into());
+    let host = HookHost::load(&settings).await.unwrap();
+    let hook = Arc::clone(&host.hooks()[0]);
+    let ev = event(EventPayload::AfterRegister { user: user() });
+
+    let before = rss_kib();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let hook = Arc::clone(&hook);
+            let ev = ev.clone();
+            tokio::spawn(async move { hook.invoke(&ev).await })
+        })
+        .collect();
+    let mut peak = before;
+    while started.elapsed() < Duration::from_millis(2500) {
+        peak = peak.max(rss_kib());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            ok += 1;
+        }
+    }
+    let after = rss_kib();
+    server.abort();
+    println!(
+        "virtual memory reserved with the default pool (1,000 slots): {} GiB",
+        status_kib("VmSize:") >> 20
+    );
+    println!(
+        "resident memory, 1,000 welcome-email invocations in flight at once (each waiting 3 s on \
+         the API): before {} MiB, peak {} MiB (+{} KiB per instance), after {} MiB; {ok}/1000 ok",
+        before / 1024,
+        peak / 1024,
+        (peak.saturating_sub(before)) / 1000,
+        after / 1024
+    );
+}
+
+fn custom(rt: &tokio::runtime::Runtime, only_invoke: bool) {
+    let release = guests();
+    let tmp = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let minimal = std::fs::read(release.join("minimal.wasm")).unwrap();
+        let (_host, hook) = load_one(&tmp.path().join("minimal"), "minimal.wasm", &minimal).await;
+        let ev = event(EventPayload::AfterLogin { user: user() });
+        latency(&hook, &ev).await;
+        for tasks in [1, 2, 8] {
+            throughput(&hook, &ev, tasks).await;
+        }
+        if only_invoke {
+            return;
+        }
+        startup_20_cached(tmp.path()).await;
+        let welcome = std::fs::read(release.join("welcome_email.wasm")).unwrap();
+        rss_1000_in_flight(tmp.path(), &welcome).await;
+    });
+}
+
+fn criterion_benches(rt: &tokio::runtime::Runtime) {
+    let release = guests();
+    let tmp = tempfile::tempdir().unwrap();
+    let minimal = std::fs::read(release.join("minimal.wasm")).unwrap();
+    let (_host, hook) = rt.block_on(load_one(
+        &tmp.path().join("minimal"),
+        "minimal.wasm",
+        &minimal,
+    ));
+    let ev = event(EventPayload::AfterLogin { user: user() });
+    let mut c = Criterion::default().configure_from_args();
+    c.bench_function("invoke/minimal_rust_after_login", |b| {
+        b.to_async(rt).iter(|| hook.invoke(&ev))
+    });
+    c.final_summary();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let only = std::env::var("HOOK_BENCH_ONLY").unwrap_or_default();
+    if only != "criterion" {
+        custom(&rt, only == "invoke");
+    }
+    if only.is_empty() || only == "criterion" {
+        criterion_benches(&rt);
+    }
+}

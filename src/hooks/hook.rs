@@ -1,0 +1,193 @@
+//! One loaded hook: its compiled `InstancePre`, grants, limits and the events it receives.
+//! It is an [`EventHandler`]; the dispatcher retries and records its failures.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::invoke::{Call, FailureKind, Returned, Usage, run};
+use super::limits::HookLimits;
+use super::runtime::Runtime;
+use super::since_v0_1_0::{HookPre, wit_event};
+use super::state::{Grants, HookState, LogContext};
+use crate::domain::{Event, EventKind, TenantId};
+use crate::events::{EventHandler, HandlerError};
+
+pub struct WasmHook {
+    pub(crate) name: Arc<str>,
+    pub(crate) tenant: TenantId,
+    pub(crate) file: PathBuf,
+    pub(crate) sha256: String,
+    pub(crate) events: BTreeSet<EventKind>,
+    pub(crate) limits: HookLimits,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) pre: HookPre<HookState>,
+    pub(crate) runtime: Arc<Runtime>,
+}
+
+/// A failed invocation: what went wrong and what it cost.
+#[derive(Debug, Clone)]
+pub struct HookFailure {
+    pub hook: String,
+    pub event: EventKind,
+    pub event_id: String,
+    pub kind: FailureKind,
+    pub usage: Usage,
+}
+
+impl std::fmt::Display for HookFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "hook `{}` {} (event {} {}, fuel used {}, {} ms)",
+            self.hook,
+            self.kind,
+            self.event,
+            self.event_id,
+            self.usage.fuel_used,
+            self.usage.duration.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for HookFailure {}
+
+impl WasmHook {
+    /// The file name without `.wasm`: the name in logs, hooks.toml and failure records.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// Hex SHA-256 of the component file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The events this hook receives: what it subscribed to, narrowed by hooks.toml.
+    pub fn events(&self) -> impl Iterator<Item = EventKind> + '_ {
+        self.events.iter().copied()
+    }
+
+    pub fn limits(&self) -> &HookLimits {
+        &self.limits
+    }
+
+    /// Runs the hook on one event in a fresh instance. Failures are logged here, with the
+    /// hook, event kind, event id, reason, fuel used and duration.
+    pub async fn invoke(&self, event: &Event) -> Result<Usage, HookFailure> {
+        let kind = event.kind();
+        let fail = |kind_: FailureKind, usage: Usage| HookFailure {
+            hook: self.name.to_string(),
+            event: kind,
+            event_id: event.id.clone(),
+            kind: kind_,
+            usage,
+        };
+        if event.tenant != self.tenant {
+            return Err(fail(FailureKind::WrongTenant, Usage::default()));
+        }
+        if !self.events.contains(&kind) {
+            return Err(fail(FailureKind::NotSubscribed, Usage::default()));
+        }
+        let log = LogContext {
+            hook: Arc::clone(&self.name),
+            tenant: event.tenant.to_string(),
+            event_id: event.id.clone(),
+            event: kind.as_str(),
+        };
+        let wit = wit_event(event);
+        let (outcome, usage) = run(
+            &self.runtime,
+            &self.pre,
+            &self.grants,
+            &self.limits,
+            Some(log),
+            Call::Handle(&wit),
+        )
+        .await;
+        match outcome {
+            Ok(_) => {
+                tracing::debug!(target: "hookauth::hooks", hook = %self.name, event = kind.as_str(),
+                    event_id = %event.id, fuel_used = usage.fuel_used,
+                    duration_us = usage.duration.as_micros() as u64, "hook ran");
+                Ok(usage)
+            }
+            Err(failure) => {
+                let failure = fail(failure, usage);
+                log_failure(&failure);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Calls the hook's `register` export (load time only). It runs with no grants at all (no
+    /// outbound hosts, config or secrets), so loading has no side effects and cannot depend on
+    /// anything but the component itself.
+    pub(crate) async fn register(&self) -> Result<super::since_v0_1_0::Registration, String> {
+        let log = LogContext {
+            hook: Arc::clone(&self.name),
+            tenant: self.tenant.to_string(),
+            event_id: String::new(),
+            event: "register",
+        };
+        let (outcome, _usage) = run(
+            &self.runtime,
+            &self.pre,
+            &Arc::new(Grants::default()),
+            &self.limits,
+            Some(log),
+            Call::Register,
+        )
+        .await;
+        match outcome {
+            Ok(Returned::Registration(r)) => Ok(r),
+            Ok(Returned::Handled(_)) => unreachable!("register returns a registration"),
+            Err(kind) => Err(kind.to_string()),
+        }
+    }
+}
+
+fn log_failure(f: &HookFailure) {
+    let reason = f.kind.to_string();
+    let duration_ms = f.usage.duration.as_secs_f64() * 1000.0;
+    match f.kind {
+        FailureKind::GuestError(_) => tracing::warn!(target: "hookauth::hooks",
+            hook = %f.hook, event = f.event.as_str(), event_id = %f.event_id,
+            failure = f.kind.label(), %reason, fuel_used = f.usage.fuel_used, duration_ms,
+            "hook failed"),
+        _ => tracing::error!(target: "hookauth::hooks",
+            hook = %f.hook, event = f.event.as_str(), event_id = %f.event_id,
+            failure = f.kind.label(), %reason, fuel_used = f.usage.fuel_used, duration_ms,
+            "hook failed"),
+    }
+}
+
+#[async_trait]
+impl EventHandler for WasmHook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handles(&self, kind: EventKind) -> bool {
+        self.events.contains(&kind)
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        match self.invoke(event).await {
+            Ok(_) => Ok(()),
+            // Not ours to run: nothing failed, and nothing was instantiated.
+            Err(f) if f.kind == FailureKind::NotSubscribed => Ok(()),
+            Err(f) => Err(HandlerError(f.to_string())),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Running a hook once: a fresh `Store` and instance from the hook's `InstancePre`, under its
+//! fuel budget, memory cap and wall-clock deadline; then the outcome, classified.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::limits::HookLimits;
+use super::runtime::Runtime;
+use super::since_v0_1_0::{HookPre, Registration, WitEvent};
+use super::state::{Grants, HookState, LogContext, MemoryLimitExceeded};
+
+/// Why an invocation failed. Guest errors are the hook's own report; everything else is caught
+/// by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The hook returned `err(message)`.
+    GuestError(String),
+    /// The fuel budget ran out (a CPU-bound loop).
+    OutOfFuel,
+    /// The wall-clock deadline passed, in guest code or in a host call such as outbound HTTP.
+    Timeout,
+    /// The Wasm stack limit was hit (deep or unbounded recursion).
+    StackOverflow,
+    /// The guest panicked or aborted (`unreachable`).
+    Panic,
+    /// The guest tried to grow its memory past its cap.
+    MemoryLimit,
+    /// Any other trap, with wasmtime's one-line reason.
+    Trap(String),
+    /// The hook was asked to handle an event it did not subscribe to; it was not instantiated.
+    NotSubscribed,
+    /// The event belongs to another tenant than the hook; it was not instantiated.
+    WrongTenant,
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureKind::GuestError(m) => write!(f, "returned an error: {m}"),
+            FailureKind::OutOfFuel => f.write_str("ran out of fuel"),
+            FailureKind::Timeout => f.write_str("exceeded its time limit"),
+            FailureKind::StackOverflow => f.write_str("overflowed its stack"),
+            FailureKind::Panic => f.write_str("panicked (unreachable executed)"),
+            FailureKind::MemoryLimit => f.write_str("exceeded its memory limit"),
+            FailureKind::Trap(m) => write!(f, "trapped: {m}"),
+            FailureKind::NotSubscribed => f.write_str("is not subscribed to this event"),
+            FailureKind::WrongTenant => f.write_str("belongs to another tenant"),
+        }
+    }
+}
+
+impl FailureKind {
+    /// A short stable label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FailureKind::GuestError(_) => "guest_error",
+            FailureKind::OutOfFuel => "out_of_fuel",
+            FailureKind::Timeout => "timeout",
+            FailureKind::StackOverflow => "stack_overflow",
+            FailureKind::Panic => "panic",
+            FailureKind::MemoryLimit => "memory_limit",
+            FailureKind::Trap(_) => "trap",
+            FailureKind::NotSubscribed => "not_subscribed",
+            FailureKind::WrongTenant => "wrong_tenant",
+        }
+    }
+}
+
+/// What an invocation cost and did, whether it succeeded or not.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    /// Fuel consumed. After a timeout this is a lower bound (the counter of a tight loop
+    /// interrupted by an epoch is not always written back).
+    pub fuel_used: u64,
+    pub duration: Duration,
+    /// Largest linear memory the guest asked for, in bytes.
+    pub peak_memory: usize,
+    /// Outbound requests sent, as `METHOD URI`.
+    pub outbound_sent: Vec<String>,
+    /// Outbound requests refused, with the reason.
+    pub outbound_refused: Vec<String>,
+}
+
+pub(crate) enum Call<'a> {
+    Register,
+    Handle(&'a WitEvent),
+}
+
+pub(crate) enum Returned {
+    Registration(Registration),
+    Handled(Result<(), String>),
+}
+
+/// Runs one call in a fresh store. Never panics on guest misbehaviour: every trap becomes a
+/// [`FailureKind`].
+pub(crate) async fn run(
+    runtime: &Runtime,
+    pre: &HookPre<HookState>,
+    grants: &Arc<Grants>,
+    limits: &HookLimits,
+    log: Option<LogContext>,
+    call: Call<'_>,
+) -> (Result<Returned, FailureKind>, Usage) {
+    // Waiting for a free slot is not part of the hook's time: the clock starts after.
+    let _slot = runtime.slots.acquire().await.expect("slots never closed");
+    let started = Instant::now();
+    let deadline = started + limits.timeout;
+
+    let state = HookState::new(Arc::clone(grants), limits.memory_bytes, log.clone());
+    let mut store = Store::new(&runtime.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(limits.fuel).expect("fuel is enabled");
+    store
+        .fuel_async_yield_interval(Some(super::engine::FUEL_YIELD_INTERVAL))
+        .expect("fuel is enabled");
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+
+    let outcome = {
+        let store = &mut store;
+        let work = async move {
+            let hook = pre.instantiate_async(&mut *store).await?;
+            let handler = hook.hookauth_hooks_handler();
+            match call {
+                Call::Register => handler
+                    .call_register(&mut *store)
+                    .await
+                    .map(Returned::Registration),
+                Call::Handle(event) => handler
+                    .call_handle(&mut *store, event)
+                    .await
+                    .map(Returned::Handled),
+            }
+        };
+        match tokio::time::timeout(limits.timeout, work).await {
+            Ok(Ok(Returned::Handled(Err(message)))) => Err(FailureKind::GuestError(message)),
+            Ok(Ok(returned)) => Ok(returned),
+            Ok(Err(error)) => Err(classify(&error)),
+            Err(_elapsed) => Err(FailureKind::Timeout),
+        }
+    };
+
+    let remaining = store.get_fuel().unwrap_or(0);
+    let state = store.data_mut();
+    let usage = Usage {
+        fuel_used: limits.fuel.saturating_sub(remaining),
+        duration: started.elapsed(),
+        peak_memory: state.limiter.peak_memory,
+        outbound_sent: std::mem::take(&mut state.policy.sent),
+        outbound_refused: std::mem::take(&mut state.policy.refused),
+    };
+    forward_output(state, log.as_ref(), &usage);
+    (outcome, usage)
+}
+
+/// Maps a wasmtime error to what happened, by type, never by message text.
+fn classify(error: &wasmtime::Error) -> FailureKind {
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return FailureKind::MemoryLimit;
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
+        Some(Trap::Interrupt) => FailureKind::Timeout,
+        Some(Trap::StackOverflow) => FailureKind::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => FailureKind::Panic,
+        Some(other) => FailureKind::Trap(other.to_string()),
+        None => {
+            if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                return FailureKind::Trap(format!("called exit({})", exit.0));
+            }
+            FailureKind::Trap(error.root_cause().to_string())
+        }
+    }
+}
+
+/// Sends the captured stdout/stderr, dropped log lines and outbound refusals to the log.
+fn forward_output(state: &mut HookState, log: Option<&LogContext>, usage: &Usage) {
+    let (hook, tenant, event, event_id) = match log {
+        Some(c) => (&*c.hook, c.tenant.as_str(), c.event, c.event_id.as_str()),
+        None => ("", "", "", ""),
+    };
+    for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+        let (text, dropped) = pipe.take();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            tracing::info!(target: "hookauth::hook", hook, tenant, event, event_id, stream, "{line}");
+        }
+        if dropped > 0 {
+            tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id, stream,
+                dropped_bytes = dropped, "hook output past the cap was dropped");
+        }
+    }
+    if state.log_dropped > 0 {
+        tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id,
+            dropped_lines = state.log_dropped, "hook log lines past the cap were dropped");
+    }
+    for refused in &usage.outbound_refused {
+        tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id,
+            request = %refused, "outbound request refused");
+    }
+}

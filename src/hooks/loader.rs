@@ -1,0 +1,387 @@
+//! Loading a hooks directory: every `*.wasm` in file-name order, each validated (a component,
+//! a supported WIT version, only allowed imports, complete config), compiled or taken from the
+//! cache, and asked once what it subscribes to. Every problem is collected, file by file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use super::cache::CompileCache;
+use super::engine::hex;
+use super::hook::WasmHook;
+use super::imports::{check_import, find_handler_export};
+use super::manifest::{HookEntry, MANIFEST_FILE, Manifest, is_env_var_name};
+use super::outbound::AllowedHost;
+use super::problems::{Problem, ProblemKind};
+use super::runtime::Runtime;
+use super::since_v0_1_0::{HookPre, domain_kind};
+use super::state::{Grants, Secret};
+use super::{HookSettings, LoadStats};
+use crate::domain::{EventKind, TenantId};
+
+pub(crate) struct Loaded {
+    /// In registration order.
+    pub hooks: Vec<WasmHook>,
+    pub problems: Vec<Problem>,
+    pub stats: LoadStats,
+}
+
+pub(crate) async fn load_dir(
+    runtime: &Arc<Runtime>,
+    settings: &HookSettings,
+    tenant: &TenantId,
+) -> Loaded {
+    let started = Instant::now();
+    let mut problems = Vec::new();
+    let mut stats = LoadStats::default();
+    let dir = &settings.dir;
+
+    let manifest = Manifest::read(dir).unwrap_or_else(|e| {
+        problems.push(problem(MANIFEST_FILE, ProblemKind::Manifest(e.to_string())));
+        Manifest::default()
+    });
+
+    let files = match wasm_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            problems.push(problem(
+                &dir.display().to_string(),
+                ProblemKind::Unreadable(e.to_string()),
+            ));
+            return Loaded {
+                hooks: Vec::new(),
+                problems,
+                stats,
+            };
+        }
+    };
+
+    let stems: BTreeSet<&str> = files.iter().map(|(stem, _)| stem.as_str()).collect();
+    for name in manifest.hooks.keys() {
+        if !stems.contains(name.as_str()) {
+            problems.push(problem(
+                MANIFEST_FILE,
+                ProblemKind::UnknownHook { hook: name.clone() },
+            ));
+        }
+    }
+
+    let cache = settings.cache_dir.as_deref().and_then(|root| {
+        CompileCache::open(root, &runtime.engine)
+            .inspect_err(|e| {
+                tracing::warn!(dir = %root.display(), error = %e,
+                    "compile cache unavailable; hooks will be compiled on every start");
+            })
+            .ok()
+    });
+
+    let mut hooks = Vec::new();
+    for (stem, path) in &files {
+        let entry = manifest.hooks.get(stem).cloned().unwrap_or_default();
+        let file = format!("{stem}.wasm");
+        let loading = LoadOne {
+            runtime,
+            settings,
+            cache: cache.as_ref(),
+            tenant,
+            name: stem,
+            path,
+            entry: &entry,
+        };
+        match loading.load(&mut stats).await {
+            Ok(hook) => hooks.push((entry.order.unwrap_or(0), hook)),
+            Err(kinds) => problems.extend(kinds.into_iter().map(|k| problem(&file, k))),
+        }
+    }
+    // Stable: equal `order` keeps file-name order.
+    hooks.sort_by_key(|(order, _)| *order);
+    stats.elapsed = started.elapsed();
+    Loaded {
+        hooks: hooks.into_iter().map(|(_, h)| h).collect(),
+        problems,
+        stats,
+    }
+}
+
+fn problem(file: &str, kind: ProblemKind) -> Problem {
+    Problem {
+        file: file.to_owned(),
+        kind,
+    }
+}
+
+/// `(stem, path)` of every `*.wasm` file, sorted by file name.
+fn wasm_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((stem, path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+struct LoadOne<'a> {
+    runtime: &'a Arc<Runtime>,
+    settings: &'a HookSettings,
+    cache: Option<&'a CompileCache>,
+    tenant: &'a TenantId,
+    name: &'a str,
+    path: &'a Path,
+    entry: &'a HookEntry,
+}
+
+/// What hooks.toml grants a hook, once checked.
+struct Granted {
+    limits: super::HookLimits,
+    grants: Grants,
+    events: Option<Vec<EventKind>>,
+}
+
+impl LoadOne<'_> {
+    async fn load(&self, stats: &mut LoadStats) -> Result<WasmHook, Vec<ProblemKind>> {
+        let mut problems = Vec::new();
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            problems.push(ProblemKind::BadName);
+        }
+        // The manifest is checked first and fully, so its problems are listed even when the
+        // component itself is also broken.
+        let granted = self.check_entry().map_err(|mut p| {
+            problems.append(&mut p);
+        });
+
+        let bytes =
+            std::fs::read(self.path).map_err(|e| vec![ProblemKind::Unreadable(e.to_string())])?;
+        if let Err(kind) = check_header(&bytes) {
+            problems.push(kind);
+            return Err(problems);
+        }
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let component = match self.component(bytes, &sha256, stats).await {
+            Ok(c) => c,
+            Err(kind) => {
+                problems.push(kind);
+                return Err(problems);
+            }
+        };
+        problems.extend(check_interfaces(&component, &self.runtime.engine));
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let pre = self
+            .runtime
+            .linker
+            .instantiate_pre(&component)
+            .and_then(HookPre::new)
+            .map_err(|e| vec![ProblemKind::Link(e.root_cause().to_string())])?;
+        let Ok(granted) = granted else {
+            return Err(problems);
+        };
+
+        let mut hook = WasmHook {
+            name: Arc::from(self.name),
+            tenant: self.tenant.clone(),
+            file: self.path.to_owned(),
+            sha256,
+            events: BTreeSet::new(),
+            limits: granted.limits,
+            grants: Arc::new(granted.grants),
+            pre,
+            runtime: Arc::clone(self.runtime),
+        };
+        let registration = hook
+            .register()
+            .await
+            .map_err(|e| vec![ProblemKind::Register(e)])?;
+
+        // Subscriptions the server does not emit yet are accepted and never delivered.
+        let subscribed: BTreeSet<EventKind> = registration
+            .events
+            .iter()
+            .filter_map(|k| domain_kind(*k))
+            .collect();
+        hook.events = match granted.events {
+            Some(wanted) => {
+                for kind in &wanted {
+                    if !subscribed.contains(kind) {
+                        problems.push(ProblemKind::EventNotSubscribed {
+                            event: kind.as_str().to_owned(),
+                        });
+                    }
+                }
+                wanted.into_iter().collect()
+            }
+            None => subscribed,
+        };
+        for key in &registration.config {
+            if !hook.grants.config.contains_key(key) {
+                problems.push(ProblemKind::MissingConfig {
+                    hook: self.name.to_owned(),
+                    key: key.clone(),
+                });
+            }
+        }
+        for key in &registration.secrets {
+            if !self.entry.secrets.contains_key(key) {
+                problems.push(ProblemKind::MissingSecret {
+                    hook: self.name.to_owned(),
+                    key: key.clone(),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(hook)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks the hook's hooks.toml entry and resolves its secrets.
+    fn check_entry(&self) -> Result<Granted, Vec<ProblemKind>> {
+        let mut problems = Vec::new();
+        let limits = self
+            .settings
+            .defaults
+            .with_overrides(self.entry)
+            .unwrap_or_else(|bad| {
+                problems.extend(bad.into_iter().map(ProblemKind::Manifest));
+                self.settings.defaults.clone()
+            });
+        let mut allowed = Vec::new();
+        for raw in &self.entry.allowed_hosts {
+            match AllowedHost::parse(raw) {
+                Ok(host) => allowed.push(host),
+                Err(e) => problems.push(ProblemKind::Manifest(e)),
+            }
+        }
+        let mut secrets = BTreeMap::new();
+        for (key, var) in &self.entry.secrets {
+            if !is_env_var_name(var) {
+                problems.push(ProblemKind::SecretNotAVariable { key: key.clone() });
+                continue;
+            }
+            match self.settings.read_env(var) {
+                Some(value) if !value.is_empty() => {
+                    secrets.insert(key.clone(), Secret(value));
+                }
+                _ => problems.push(ProblemKind::SecretUnset {
+                    key: key.clone(),
+                    var: var.clone(),
+                }),
+            }
+        }
+        let events = match self.entry.event_kinds() {
+            None => None,
+            Some(Ok(kinds)) => Some(kinds),
+            Some(Err(unknown)) => {
+                let known = EventKind::ALL.map(EventKind::as_str).join(", ");
+                problems.extend(unknown.into_iter().map(|event| ProblemKind::UnknownEvent {
+                    event,
+                    known: known.clone(),
+                }));
+                None
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Granted {
+            limits,
+            grants: Grants {
+                allowed_hosts: allowed.into(),
+                config: self.entry.config.clone(),
+                secrets,
+            },
+            events,
+        })
+    }
+
+    /// The compiled component, from the cache when possible.
+    async fn component(
+        &self,
+        bytes: Vec<u8>,
+        sha256: &str,
+        stats: &mut LoadStats,
+    ) -> Result<Component, ProblemKind> {
+        let engine = &self.runtime.engine;
+        if let Some(component) = self.cache.and_then(|c| c.load(engine, sha256)) {
+            stats.from_cache += 1;
+            return Ok(component);
+        }
+        let compile_engine = engine.clone();
+        // Compiling is seconds of CPU for interpreted guests: keep it off the async workers.
+        let component =
+            tokio::task::spawn_blocking(move || Component::new(&compile_engine, &bytes))
+                .await
+                .map_err(|e| ProblemKind::Compile(e.to_string()))?
+                .map_err(|e| ProblemKind::Compile(e.root_cause().to_string()))?;
+        stats.compiled += 1;
+        if let Some(cache) = self.cache
+            && let Err(e) = cache.store(&component, sha256)
+        {
+            tracing::warn!(hook = self.name, error = %e, "cannot write compiled hook to the cache");
+        }
+        Ok(component)
+    }
+}
+
+/// A binary component, not a core module or anything else.
+fn check_header(bytes: &[u8]) -> Result<(), ProblemKind> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+    const COMPONENT_LAYER: [u8; 2] = [1, 0];
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(ProblemKind::NotAComponent(
+            "not a binary WebAssembly file (text, a .cwasm or something else)",
+        ));
+    }
+    if bytes[4..8] == CORE_MODULE {
+        return Err(ProblemKind::NotAComponent(
+            "a core Wasm module, not a component: build for wasm32-wasip2 or wrap it with \
+             `wasm-tools component new`",
+        ));
+    }
+    if bytes[6..8] != COMPONENT_LAYER {
+        return Err(ProblemKind::NotAComponent(
+            "not a WebAssembly component of a known binary version",
+        ));
+    }
+    Ok(())
+}
+
+/// Every import not allowed, and whether the handler export is there at a served version.
+fn check_interfaces(component: &Component, engine: &wasmtime::Engine) -> Vec<ProblemKind> {
+    let ty = component.component_type();
+    let mut problems: Vec<ProblemKind> = ty
+        .imports(engine)
+        .filter_map(|(name, _)| {
+            check_import(name)
+                .err()
+                .map(|refusal| ProblemKind::ForbiddenImport {
+                    import: name.to_owned(),
+                    reason: refusal.to_string(),
+                })
+        })
+        .collect();
+    match find_handler_export(ty.exports(engine).map(|(name, _)| name)) {
+        Ok(()) => {}
+        Err(Some(found)) => problems.push(ProblemKind::UnsupportedVersion { found }),
+        Err(None) => problems.push(ProblemKind::NoHandler),
+    }
+    problems
+}

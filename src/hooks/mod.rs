@@ -1,0 +1,207 @@
+//! The Wasm hook host: loads the operator's hook components from a directory and runs them,
+//! sandboxed, as [`EventHandler`]s.
+//!
+//! - [`engine`]: the one engine (fuel, epochs, pooling allocator) and its epoch ticker.
+//! - [`manifest`]: `hooks.toml`, the per-hook settings.
+//! - `loader`: scan, validate, compile (or take from [`cache`]) and register every hook,
+//!   collecting every problem.
+//! - [`imports`]: which imports a hook may have (deny by default).
+//! - `state`, [`outbound`], [`stdio`]: what one invocation's store holds and grants.
+//! - `invoke`: one fresh instance per event, under limits, with traps classified.
+//!
+//! Knows nothing of HTTP or storage: the dispatcher hands it committed events.
+
+pub mod cache;
+pub mod engine;
+mod hook;
+pub mod imports;
+mod invoke;
+mod limits;
+mod loader;
+pub mod manifest;
+pub mod outbound;
+mod problems;
+mod runtime;
+pub mod since_v0_1_0;
+mod state;
+pub mod stdio;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use hook::{HookFailure, WasmHook};
+pub use invoke::{FailureKind, Usage};
+pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, HookLimits};
+pub use problems::{Problem, ProblemKind};
+pub use runtime::RuntimeError;
+pub use state::{MAX_LOG_BYTES, MAX_LOG_LINES};
+
+use crate::domain::TenantId;
+use crate::events::{EventHandler, HandlerRegistry};
+
+/// Invocations that may run at once across all hooks by default (pooled instance slots).
+/// Further invocations wait for a slot. Resident memory is bounded by this times each hook's
+/// memory cap.
+pub const DEFAULT_MAX_CONCURRENT: u32 = 1000;
+
+/// How the server wants its hooks loaded.
+#[derive(Clone)]
+pub struct HookSettings {
+    /// The directory of `*.wasm` hooks and the optional `hooks.toml`.
+    pub dir: PathBuf,
+    /// Skip bad hooks with a warning instead of refusing to start.
+    pub lenient: bool,
+    /// Where compiled hooks are cached; `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Limits for hooks that hooks.toml does not override.
+    pub defaults: HookLimits,
+    /// Invocations that may run at once.
+    pub max_concurrent: u32,
+    /// Where `secrets` environment variables are read: `None` is the process environment;
+    /// a map stands in for it (tests, `hookauth hooks run`).
+    pub env: Option<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for HookSettings {
+    // By hand: `env` may hold secret values, so only its variable names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookSettings")
+            .field("dir", &self.dir)
+            .field("lenient", &self.lenient)
+            .field("cache_dir", &self.cache_dir)
+            .field("defaults", &self.defaults)
+            .field("max_concurrent", &self.max_concurrent)
+            .field(
+                "env",
+                &self.env.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
+            )
+            .finish()
+    }
+}
+
+impl HookSettings {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            lenient: false,
+            cache_dir: None,
+            defaults: HookLimits::default(),
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            env: None,
+        }
+    }
+
+    fn read_env(&self, var: &str) -> Option<String> {
+        match &self.env {
+            Some(map) => map.get(var).cloned(),
+            None => std::env::var(var).ok(),
+        }
+    }
+}
+
+/// How loading went.
+#[derive(Debug, Clone, Default)]
+pub struct LoadStats {
+    /// Hooks compiled in this process.
+    pub compiled: usize,
+    /// Hooks loaded from the compile cache.
+    pub from_cache: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Strict mode: every problem found, file by file.
+    #[error("{}", problems::render(.0))]
+    Problems(Vec<Problem>),
+}
+
+impl LoadError {
+    /// The problems found (empty for a runtime error).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            LoadError::Problems(p) => p,
+            LoadError::Runtime(_) => &[],
+        }
+    }
+}
+
+/// The loaded hooks of every tenant (today: the directory serves the default tenant), with the
+/// engine they run on. Hooks keep the engine alive, so handlers may outlive the host value.
+pub struct HookHost {
+    by_tenant: BTreeMap<TenantId, Vec<Arc<WasmHook>>>,
+    skipped: Vec<Problem>,
+    stats: LoadStats,
+}
+
+impl HookHost {
+    /// Loads and validates every hook in `settings.dir` for the default tenant. Strict by
+    /// default: any problem fails the load with the full list; lenient skips the bad hooks.
+    pub async fn load(settings: &HookSettings) -> Result<HookHost, LoadError> {
+        let runtime = Arc::new(runtime::Runtime::new(settings.max_concurrent)?);
+        let tenant = TenantId::default_tenant();
+        let loaded = loader::load_dir(&runtime, settings, &tenant).await;
+        if !loaded.problems.is_empty() {
+            if !settings.lenient {
+                return Err(LoadError::Problems(loaded.problems));
+            }
+            for p in &loaded.problems {
+                tracing::warn!(file = %p.file, problem = %p.kind, "skipping hook");
+            }
+        }
+        tracing::info!(
+            dir = %settings.dir.display(),
+            hooks = loaded.hooks.len(),
+            compiled = loaded.stats.compiled,
+            from_cache = loaded.stats.from_cache,
+            skipped = loaded.problems.len(),
+            elapsed_ms = loaded.stats.elapsed.as_millis() as u64,
+            "hooks loaded"
+        );
+        let hooks = loaded.hooks.into_iter().map(Arc::new).collect();
+        Ok(HookHost {
+            by_tenant: BTreeMap::from([(tenant, hooks)]),
+            skipped: loaded.problems,
+            stats: loaded.stats,
+        })
+    }
+
+    /// The default tenant's hooks as handlers, in registration order.
+    pub fn handlers(&self) -> Vec<Arc<dyn EventHandler>> {
+        self.hooks()
+            .iter()
+            .map(|h| Arc::clone(h) as Arc<dyn EventHandler>)
+            .collect()
+    }
+
+    /// The default tenant's hooks, in registration order.
+    pub fn hooks(&self) -> &[Arc<WasmHook>] {
+        self.hooks_for(&TenantId::default_tenant())
+    }
+
+    pub fn hooks_for(&self, tenant: &TenantId) -> &[Arc<WasmHook>] {
+        self.by_tenant.get(tenant).map_or(&[], Vec::as_slice)
+    }
+
+    /// Registers every tenant's hooks, each tenant's in order.
+    pub fn register_into(&self, registry: &mut HandlerRegistry) {
+        for (tenant, hooks) in &self.by_tenant {
+            for hook in hooks {
+                registry.register(tenant.clone(), Arc::clone(hook) as Arc<dyn EventHandler>);
+            }
+        }
+    }
+
+    /// Problems of hooks skipped in lenient mode.
+    pub fn skipped(&self) -> &[Problem] {
+        &self.skipped
+    }
+
+    pub fn stats(&self) -> &LoadStats {
+        &self.stats
+    }
+}

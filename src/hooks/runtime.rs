@@ -1,0 +1,53 @@
+//! What every hook of a host shares: the engine, the linker, the epoch ticker and the slots
+//! that bound concurrent invocations. It lives as long as the longest-lived hook.
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::engine::{EpochTicker, build_engine};
+use super::since_v0_1_0::Hook;
+use super::state::HookState;
+
+pub(crate) struct Runtime {
+    pub engine: Engine,
+    pub linker: Linker<HookState>,
+    /// One permit per pooled instance slot: an invocation waits for a slot instead of failing
+    /// when all are in use.
+    pub slots: Semaphore,
+    _ticker: EpochTicker,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot configure the Wasm engine: {0}")]
+    Engine(String),
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(#[from] std::io::Error),
+}
+
+impl Runtime {
+    pub fn new(max_concurrent: u32) -> Result<Self, RuntimeError> {
+        let engine =
+            build_engine(max_concurrent).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let linker = linker(&engine).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            slots: Semaphore::new(max_concurrent as usize),
+            _ticker: ticker,
+        })
+    }
+}
+
+/// WASI 0.2 (the context each store gets grants nothing), wasi:http's outgoing side (checked
+/// against allowed_hosts) and hookauth's own host interface. Which of these a hook may import
+/// at all is decided earlier, in `imports.rs`.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<HookState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Hook::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}

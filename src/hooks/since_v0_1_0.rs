@@ -1,0 +1,120 @@
+//! Bindings for `hookauth:hooks@0.1.0` (`wit/v0.1.0`, frozen) and the conversion of domain
+//! events into its types. A later WIT version gets its own `since_vX_Y_Z.rs`; this one stays,
+//! so 0.1.0 hooks keep loading.
+
+use crate::domain::{Event, EventKind, EventPayload, UserSnapshot};
+
+wasmtime::component::bindgen!({
+    world: "hook",
+    path: "wit/v0.1.0",
+    exports: { default: async },
+});
+
+pub use hookauth::hooks::host::Level;
+pub use hookauth::hooks::types::{
+    EmailToken, Event as WitEvent, EventKind as WitEventKind, OauthLogin, Payload, Registration,
+    RequestContext, User,
+};
+
+/// The domain kind a WIT kind is delivered as. Kinds the server does not emit yet (OAuth
+/// register/link/unlink, MFA) have none: a hook may subscribe to them, and simply never sees one.
+pub fn domain_kind(kind: WitEventKind) -> Option<EventKind> {
+    Some(match kind {
+        WitEventKind::AfterRegister => EventKind::AfterRegister,
+        WitEventKind::AfterLogin => EventKind::AfterLogin,
+        WitEventKind::AfterLogout => EventKind::AfterLogout,
+        WitEventKind::AfterPasswordChange => EventKind::AfterPasswordChange,
+        WitEventKind::AfterPasswordReset => EventKind::AfterPasswordReset,
+        WitEventKind::AfterEmailVerify => EventKind::AfterEmailVerify,
+        WitEventKind::SendVerificationEmail => EventKind::SendVerificationEmail,
+        WitEventKind::SendPasswordResetEmail => EventKind::SendPasswordResetEmail,
+        WitEventKind::AfterOauthLogin => EventKind::AfterOauthLogin,
+        WitEventKind::AfterOauthRegister
+        | WitEventKind::AfterOauthLink
+        | WitEventKind::AfterOauthUnlink
+        | WitEventKind::AfterMfaEnabled
+        | WitEventKind::AfterMfaDisabled => return None,
+    })
+}
+
+fn user(u: &UserSnapshot) -> User {
+    User {
+        id: u.id.clone(),
+        email: u.email.clone(),
+        is_active: u.is_active,
+        is_verified: u.is_verified,
+        is_superuser: u.is_superuser,
+        roles: u.roles.clone(),
+        profile: u
+            .profile
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_string()))
+            .collect(),
+    }
+}
+
+/// The WIT view of a committed event.
+pub fn wit_event(event: &Event) -> WitEvent {
+    let payload = match &event.payload {
+        EventPayload::AfterRegister { user: u } => Payload::AfterRegister(user(u)),
+        EventPayload::AfterLogin { user: u } => Payload::AfterLogin(user(u)),
+        EventPayload::AfterLogout { user_id } => Payload::AfterLogout(user_id.clone()),
+        EventPayload::AfterPasswordChange { user: u } => Payload::AfterPasswordChange(user(u)),
+        EventPayload::AfterPasswordReset { user: u } => Payload::AfterPasswordReset(user(u)),
+        EventPayload::AfterEmailVerify { user: u } => Payload::AfterEmailVerify(user(u)),
+        EventPayload::SendVerificationEmail { email, token } => {
+            Payload::SendVerificationEmail(EmailToken {
+                email: email.clone(),
+                token: token.clone(),
+            })
+        }
+        EventPayload::SendPasswordResetEmail { email, token } => {
+            Payload::SendPasswordResetEmail(EmailToken {
+                email: email.clone(),
+                token: token.clone(),
+            })
+        }
+        EventPayload::AfterOauthLogin {
+            user: u,
+            provider,
+            is_new_user,
+        } => Payload::AfterOauthLogin(OauthLogin {
+            user: user(u),
+            provider: provider.clone(),
+            is_new_user: *is_new_user,
+        }),
+    };
+    WitEvent {
+        tenant: event.tenant.as_str().to_owned(),
+        occurred_at: u64::try_from(event.occurred_at).unwrap_or(0),
+        context: RequestContext {
+            event_id: event.id.clone(),
+            request_id: event.context.request_id.clone(),
+            client_ip: event.context.client_ip.clone(),
+            user_agent: event.context.user_agent.clone(),
+        },
+        payload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_kind_has_a_wit_kind() {
+        let all = [
+            WitEventKind::AfterRegister,
+            WitEventKind::AfterLogin,
+            WitEventKind::AfterLogout,
+            WitEventKind::AfterPasswordChange,
+            WitEventKind::AfterPasswordReset,
+            WitEventKind::AfterEmailVerify,
+            WitEventKind::SendVerificationEmail,
+            WitEventKind::SendPasswordResetEmail,
+            WitEventKind::AfterOauthLogin,
+        ];
+        let mapped: Vec<_> = all.into_iter().filter_map(domain_kind).collect();
+        assert_eq!(mapped, EventKind::ALL);
+    }
+}

@@ -1,0 +1,228 @@
+//! What one invocation's `Store` holds: an empty WASI context, the outbound HTTP policy, the
+//! memory limiter, and the hook's own config and secrets for the `host` imports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result as WasmResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::outbound::{AllowedHost, OutboundPolicy};
+use super::since_v0_1_0::{Level, hookauth};
+use super::stdio::CappedPipe;
+
+/// Log lines one invocation may write through `host.log`. Without a cap, a hook logging in a
+/// loop would flood the server log (and its disk) until its fuel ran out.
+pub const MAX_LOG_LINES: u32 = 100;
+/// Bytes kept of one log message or field value; the rest is cut.
+pub const MAX_LOG_BYTES: usize = 4096;
+/// Linear memories, tables and instances one store may create. A component that needs more is
+/// refused at instantiation; without caps a guest could multiply its memory cap by creating
+/// memories.
+const MAX_INSTANCES: usize = 64;
+const MAX_MEMORIES: usize = 8;
+const MAX_TABLES: usize = 32;
+
+/// A secret value: never shown by `Debug`.
+#[derive(Clone)]
+pub struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A hook's grants, shared by all of its invocations.
+#[derive(Debug, Default)]
+pub struct Grants {
+    pub allowed_hosts: Arc<[AllowedHost]>,
+    pub config: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// Who is running, attached to every log line of the invocation.
+#[derive(Debug, Clone)]
+pub struct LogContext {
+    pub hook: Arc<str>,
+    pub tenant: String,
+    pub event_id: String,
+    pub event: &'static str,
+}
+
+/// The store's memory cap, as a typed error so that running into it is classified without
+/// matching message text.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {cap} bytes exceeded (asked for {desired} bytes)")]
+pub struct MemoryLimitExceeded {
+    pub cap: usize,
+    pub desired: usize,
+}
+
+pub struct Limiter {
+    memory_cap: usize,
+    pub peak_memory: usize,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> WasmResult<bool> {
+        if desired > self.memory_cap {
+            return Err(MemoryLimitExceeded {
+                cap: self.memory_cap,
+                desired,
+            }
+            .into());
+        }
+        self.peak_memory = self.peak_memory.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> WasmResult<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+}
+
+pub struct HookState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub policy: OutboundPolicy,
+    pub limiter: Limiter,
+    pub stdout: CappedPipe,
+    pub stderr: CappedPipe,
+    grants: Arc<Grants>,
+    pub log: Option<LogContext>,
+    log_lines: u32,
+    pub log_dropped: u32,
+}
+
+impl HookState {
+    /// A fresh state granting nothing beyond `grants`: no preopens, no environment, no
+    /// arguments, closed stdin, no sockets, no name lookups; stdout/stderr captured.
+    pub fn new(grants: Arc<Grants>, memory_cap: usize, log: Option<LogContext>) -> Self {
+        let stdout = CappedPipe::new();
+        let stderr = CappedPipe::new();
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            policy: OutboundPolicy::new(Arc::clone(&grants.allowed_hosts)),
+            limiter: Limiter {
+                memory_cap,
+                peak_memory: 0,
+            },
+            stdout,
+            stderr,
+            grants,
+            log,
+            log_lines: 0,
+            log_dropped: 0,
+        }
+    }
+}
+
+impl WasiView for HookState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HookState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+fn cut(mut s: String) -> String {
+    if s.len() > MAX_LOG_BYTES {
+        let mut end = MAX_LOG_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+impl hookauth::hooks::types::Host for HookState {}
+
+impl hookauth::hooks::host::Host for HookState {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        if self.log_lines >= MAX_LOG_LINES {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_lines += 1;
+        let message = cut(message);
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .take(32)
+            .map(|(k, v)| (cut(k), cut(v)))
+            .collect();
+        let ctx = self.log.as_ref();
+        let hook = ctx.map_or("", |c| &c.hook);
+        let tenant = ctx.map_or("", |c| c.tenant.as_str());
+        let event_id = ctx.map_or("", |c| c.event_id.as_str());
+        let event = ctx.map_or("", |c| c.event);
+        macro_rules! emit {
+            ($lvl:expr) => {
+                tracing::event!(target: "hookauth::hook", $lvl, hook, tenant, event, event_id,
+                    fields = ?fields, "{message}")
+            };
+        }
+        match level {
+            Level::Trace => emit!(tracing::Level::TRACE),
+            Level::Debug => emit!(tracing::Level::DEBUG),
+            Level::Info => emit!(tracing::Level::INFO),
+            Level::Warn => emit!(tracing::Level::WARN),
+            Level::Error => emit!(tracing::Level::ERROR),
+        }
+    }
+
+    fn config_get(&mut self, key: String) -> Option<String> {
+        self.grants.config.get(&key).cloned()
+    }
+
+    fn secret_get(&mut self, key: String) -> Option<String> {
+        self.grants.secrets.get(&key).map(|s| s.0.clone())
+    }
+}

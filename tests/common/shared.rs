@@ -1,0 +1,110 @@
+//! Test helpers shared by the hook-host suite (`tests/hooks`) and the server suite (`tests/it`):
+//! guests built from guest-examples/ once per run, WAT fixtures, and a local HTTP "email API".
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A WAT fixture from tests/fixtures/hooks, as a binary component.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(CRATE_DIR).join(format!("tests/fixtures/hooks/{name}.wat"));
+    wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A Rust guest from guest-examples/rust, built (release, wasm32-wasip2) once per test run.
+pub fn guest(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let target = Path::new(CRATE_DIR).join("target/guest-examples");
+        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .current_dir(Path::new(CRATE_DIR).join("guest-examples/rust"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building guest-examples/rust failed");
+        target.join("wasm32-wasip2/release")
+    });
+    let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// A request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: serde_json::Value,
+}
+
+/// A local "email API" on 127.0.0.1: `/send` records and answers 200; `/hang` never answers.
+pub struct Sink {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    pub async fn start() -> Self {
+        use axum::routing::post;
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let record = Arc::clone(&received);
+        let app = axum::Router::new()
+            .route(
+                "/send",
+                post(
+                    move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+                        let record = Arc::clone(&record);
+                        async move {
+                            let headers = headers
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
+                                .collect();
+                            record.lock().unwrap().push(Received {
+                                path: uri.path().into(),
+                                headers,
+                                body: serde_json::from_str(&body).unwrap_or_default(),
+                            });
+                            "queued"
+                        }
+                    },
+                ),
+            )
+            .route(
+                "/hang",
+                post(|| async {
+                    std::future::pending::<()>().await;
+                    "never"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            port,
+            received,
+            task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

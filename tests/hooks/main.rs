@@ -1,0 +1,10 @@
+//! The Wasm hook host, end to end: real components (hostile WAT fixtures and the Rust guests in
+//! guest-examples/, built once per run) loaded through `HookHost`.
+
+#[path = "../common/shared.rs"]
+mod shared;
+mod support;
+
+mod guests;
+mod hostile;
+mod loading;

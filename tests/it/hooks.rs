@@ -1,0 +1,167 @@
+//! Wasm hooks in the running server: real guests from guest-examples/ and hostile WAT fixtures
+//! in a hooks directory, events fired through the HTTP API.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hookauth::domain::{EventKind, TenantId};
+use reqwest::StatusCode;
+
+use crate::helpers::{Backend, Options, TestApp};
+use crate::on_both_backends;
+use crate::shared::{Sink, fixture, guest};
+
+on_both_backends!(
+    hooks_fire_in_order_and_misbehaving_hooks_change_nothing,
+    an_invalid_hook_stops_the_start_unless_lenient,
+);
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+/// Two welcome-email hooks (told apart by their API keys) around every kind of hostile guest.
+fn hooks_dir(sink_port: u16) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "10-audit.wasm", &guest("audit-log"));
+    write(d, "20-welcome.wasm", &guest("welcome-email"));
+    write(d, "30-loop.wasm", &fixture("infinite-loop"));
+    write(d, "40-bomb.wasm", &fixture("memory-bomb"));
+    write(d, "50-recursion.wasm", &fixture("deep-recursion"));
+    write(d, "60-panic.wasm", &fixture("panic"));
+    write(d, "70-sleeper.wasm", &fixture("sleep-in-host-call"));
+    write(d, "80-welcome-again.wasm", &guest("welcome-email"));
+    let mail = |key: &str| {
+        format!(
+            "allowed_hosts = [\"127.0.0.1:{sink_port}\"]\n\
+             config = {{ url = \"http://127.0.0.1:{sink_port}/send\", verify_url = \"https://app.example/verify\" }}\n\
+             secrets = {{ api_key = \"{key}\" }}\n"
+        )
+    };
+    let manifest = format!(
+        "[hooks.20-welcome]\n{}\n[hooks.70-sleeper]\ntimeout_ms = 200\n\n[hooks.80-welcome-again]\n{}",
+        mail("FIRST_KEY"),
+        mail("SECOND_KEY")
+    );
+    write(d, "hooks.toml", manifest.as_bytes());
+    dir
+}
+
+fn options(dir: &Path) -> Options {
+    Options {
+        hook_env: Some(HashMap::from([
+            ("FIRST_KEY".to_owned(), "key-1".to_owned()),
+            ("SECOND_KEY".to_owned(), "key-2".to_owned()),
+        ])),
+        ..Options::default()
+    }
+    .env("HOOKAUTH_HOOKS__DIR", dir.to_str().unwrap())
+    .env("HOOKAUTH_DELIVERY__MAX_ATTEMPTS", "1")
+}
+
+async fn hooks_fire_in_order_and_misbehaving_hooks_change_nothing(backend: Backend) {
+    let sink = Sink::start().await;
+    let dir = hooks_dir(sink.port);
+    let app = TestApp::spawn_with(backend, options(dir.path())).await;
+
+    let started = Instant::now();
+    assert_eq!(
+        app.register("hooked@example.com").await,
+        StatusCode::ACCEPTED
+    );
+    let login = app.login("hooked@example.com").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the flows do not wait for hooks"
+    );
+
+    // Both welcome hooks reached the email API, in registration order, for after_register.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sink.received().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "welcome hooks never called the API"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = sink.received();
+    assert_eq!(got[0].path, "/send");
+    assert_eq!(got[0].headers["authorization"], "Bearer key-1");
+    assert_eq!(got[1].headers["authorization"], "Bearer key-2");
+    assert_eq!(got[0].body["to"], "hooked@example.com");
+    assert_eq!(got[0].body["template"], "welcome");
+    let register_event = app
+        .recorder
+        .wait_for_kind(EventKind::AfterRegister, 1)
+        .await;
+    assert_eq!(got[0].headers["idempotency-key"], register_event.id);
+    assert_eq!(got[1].headers["idempotency-key"], register_event.id);
+
+    // Every hostile hook failed on its own; the handler after them all still ran.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let failed = loop {
+        let failed = app.flows.store.failed_events(10).await.unwrap();
+        if failed.iter().any(|f| f.id == register_event.id) {
+            break failed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failures never recorded: {failed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let register_failure = failed.iter().find(|f| f.id == register_event.id).unwrap();
+    assert_eq!(
+        register_failure.failed_handlers,
+        [
+            "30-loop",
+            "40-bomb",
+            "50-recursion",
+            "60-panic",
+            "70-sleeper"
+        ]
+    );
+    let error = register_failure.last_error.as_deref().unwrap();
+    assert!(error.contains("70-sleeper"), "{error}");
+    app.recorder.wait_for_kind(EventKind::AfterLogin, 1).await;
+
+    // The server kept serving throughout.
+    let access = login["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/me", access).await.0, StatusCode::OK);
+    let stored = app
+        .flows
+        .store
+        .events_of_tenant(&TenantId::default_tenant())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+}
+
+async fn an_invalid_hook_stops_the_start_unless_lenient(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "10-audit.wasm", &guest("audit-log"));
+    write(dir.path(), "20-sneaky.wasm", &fixture("forbidden-imports"));
+    write(dir.path(), "30-garbage.wasm", b"not a component");
+    let strict = Options::default().env("HOOKAUTH_HOOKS__DIR", dir.path().to_str().unwrap());
+    let error = match TestApp::try_spawn(backend.clone(), strict).await {
+        Ok(_) => panic!("a server with invalid hooks must not start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("20-sneaky.wasm"), "{error}");
+    assert!(error.contains("30-garbage.wasm"), "{error}");
+    assert!(!error.contains("10-audit.wasm"), "{error}");
+
+    let lenient = Options::default()
+        .env("HOOKAUTH_HOOKS__DIR", dir.path().to_str().unwrap())
+        .env("HOOKAUTH_HOOKS__LENIENT", "true");
+    let app = TestApp::spawn_with(backend, lenient).await;
+    assert_eq!(
+        app.register("lenient@example.com").await,
+        StatusCode::ACCEPTED
+    );
+    app.recorder
+        .wait_for_kind(EventKind::AfterRegister, 1)
+        .await;
+}
