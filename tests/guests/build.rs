@@ -1,0 +1,141 @@
+//! Builds each language's example exactly as its README says, once per test run, into
+//! target/guest-languages/. A missing toolchain fails the test with a message naming
+//! scripts/install-guest-toolchains: nothing is skipped.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::support::{example_dir, out_dir, read, require_command, require_tool, run};
+
+/// A built component.
+pub struct Built {
+    pub file: PathBuf,
+    pub bytes: Vec<u8>,
+    /// Wall time of the build command.
+    pub took: Duration,
+}
+
+fn once(
+    cell: &'static OnceLock<Built>,
+    build: impl FnOnce() -> (PathBuf, Duration),
+) -> &'static Built {
+    cell.get_or_init(|| {
+        let (file, took) = build();
+        let bytes = read(&file);
+        Built { file, bytes, took }
+    })
+}
+
+fn js_prereqs() -> PathBuf {
+    let dir = example_dir("js");
+    require_command("JavaScript", "node", "--version");
+    require_tool(
+        "JavaScript",
+        &dir.join("node_modules/.bin/jco"),
+        "npm packages of guest-examples/js",
+    );
+    dir
+}
+
+/// guest-examples/js with jco's QuickJS backend (`npm run build`).
+pub fn js_quickjs() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        let dir = js_prereqs();
+        let out = out_dir().join("email-js-quickjs.wasm");
+        let took = run(
+            "building guest-examples/js with QuickJS",
+            Command::new("node")
+                .current_dir(&dir)
+                .args(["node_modules/.bin/jco", "componentize", "hook.js"])
+                .args([
+                    "--wit",
+                    "wit",
+                    "--world-name",
+                    "email-hook",
+                    "--backend",
+                    "qjs",
+                ])
+                .arg("-o")
+                .arg(&out),
+        );
+        (out, took)
+    })
+}
+
+/// The same source with componentize-js (SpiderMonkey), called directly
+/// (`npm run build:spidermonkey`).
+pub fn js_spidermonkey() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        let dir = js_prereqs();
+        let out = out_dir().join("email-js-spidermonkey.wasm");
+        let took = run(
+            "building guest-examples/js with componentize-js (SpiderMonkey)",
+            Command::new("node")
+                .current_dir(&dir)
+                .args(["node_modules/.bin/componentize-js", "hook.js"])
+                .args(["--wit", "wit", "--world-name", "email-hook"])
+                .args(["-d", "http", "fetch-event"])
+                .arg("-o")
+                .arg(&out),
+        );
+        (out, took)
+    })
+}
+
+/// guest-examples/python with componentize-py (`./build.sh`).
+pub fn python() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        let dir = example_dir("python");
+        let tool = dir.join(".venv/bin/componentize-py");
+        require_tool(
+            "Python",
+            &tool,
+            "componentize-py in guest-examples/python/.venv",
+        );
+        let out = out_dir().join("analytics-py.wasm");
+        let took = run(
+            "building guest-examples/python",
+            Command::new(&tool)
+                .current_dir(&dir)
+                .args([
+                    "-d",
+                    "../../wit/v0.1.0",
+                    "-w",
+                    "hook",
+                    "componentize",
+                    "--stub-wasi",
+                ])
+                .args(["analytics", "-o"])
+                .arg(&out),
+        );
+        (out, took)
+    })
+}
+
+/// guest-examples/c with its Makefile (`make`).
+pub fn c() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        require_command("C", "clang-19", "--version");
+        require_command("C", "wit-bindgen", "--version");
+        require_command("C", "wasm-tools", "--version");
+        require_tool(
+            "C",
+            std::path::Path::new("/usr/lib/wasm32-wasi/libc.a"),
+            "Debian's wasi-libc",
+        );
+        let build = out_dir().join("c");
+        let took = run(
+            "building guest-examples/c",
+            Command::new("make")
+                .current_dir(example_dir("c"))
+                .arg(format!("BUILD={}", build.display())),
+        );
+        (build.join("audit.wasm"), took)
+    })
+}
