@@ -6,12 +6,11 @@
 // produce.
 //
 // One source for both JavaScript engines: QuickJS (jco --backend qjs) and SpiderMonkey
-// (componentize-js). So it uses only plain ECMAScript and the WIT imports: no fetch, no
-// TextEncoder (QuickJS has neither).
+// (componentize-js). So it uses only plain ECMAScript and its WIT imports (no fetch: QuickJS has
+// none). `postJson` is wasi:http/outgoing-handler, through http-shim/ (see wit/world.wit).
 
 import * as host from 'hookauth:hooks/host@0.1.0';
-import * as outgoing from 'wasi:http/outgoing-handler@0.2.12';
-import { Fields, OutgoingBody, OutgoingRequest } from 'wasi:http/types@0.2.12';
+import { postJson } from 'hookauth:email-js/http@0.1.0';
 
 const EMAILS = {
   'send-verification-email': {
@@ -54,10 +53,16 @@ export const handler = {
     const key = host.secretGet('api_key');
     if (key == null) throw 'secret `api_key` is not set';
 
-    const status = postJson(url, [
-      ['authorization', `Bearer ${key}`],
-      ['idempotency-key', event.context.eventId],
-    ], body);
+    let status;
+    try {
+      status = postJson(url, [
+        ['authorization', `Bearer ${key}`],
+        ['idempotency-key', event.context.eventId],
+      ], body);
+    } catch (e) {
+      // QuickJS throws the err string itself; SpiderMonkey wraps it in {payload}.
+      throw typeof e === 'string' ? e : String(e?.payload ?? e);
+    }
     if (status < 200 || status > 299) throw `email API answered ${status}`;
     host.log('info', 'email sent', [
       ['event_id', event.context.eventId],
@@ -65,76 +70,3 @@ export const handler = {
     ]);
   },
 };
-
-// A blocking JSON POST over wasi:http/outgoing-handler; returns the response status. The host
-// lets it through only to the hosts in this hook's `allowed_hosts`.
-function postJson(url, headers, json) {
-  const m = /^(https?):\/\/([^/]+)(\/.*)?$/.exec(url);
-  if (!m) throw `url ${JSON.stringify(url)} is not http(s)`;
-  const [, scheme, authority, path = '/'] = m;
-
-  const fields = Fields.fromList(
-    [['content-type', 'application/json'], ...headers].map(([k, v]) => [k, utf8(v)]),
-  );
-  const request = new OutgoingRequest(fields);
-  request.setMethod({ tag: 'post' });
-  request.setScheme({ tag: scheme.toUpperCase() }); // the WIT cases are HTTP and HTTPS
-  request.setAuthority(authority);
-  request.setPathWithQuery(path);
-
-  const body = request.body();
-  const stream = body.write();
-  const bytes = utf8(json);
-  // blocking-write-and-flush takes at most 4096 bytes per call.
-  for (let i = 0; i < bytes.length; i += 4096) {
-    stream.blockingWriteAndFlush(bytes.subarray(i, i + 4096));
-  }
-  stream[Symbol.dispose](); // the stream must be gone before the body is finished
-  OutgoingBody.finish(body);
-
-  let pending;
-  try {
-    pending = outgoing.handle(request);
-  } catch (e) {
-    throw `POST ${url}: ${describe(e)}`;
-  }
-  let response = pending.get();
-  while (response == null) {
-    pending.subscribe().block();
-    response = pending.get();
-  }
-  // option<result<result<incoming-response, error-code>>>: unwrap both results.
-  for (let i = 0; i < 2; i++) {
-    if (response && typeof response === 'object' && 'tag' in response) {
-      if (response.tag === 'err') throw `POST ${url}: ${describe(response.val)}`;
-      response = response.val;
-    }
-  }
-  return response.status();
-}
-
-// Errors from wasi:http are variants such as {tag: 'HTTP-request-denied'}.
-function describe(e) {
-  if (e && typeof e === 'object') {
-    const inner = 'payload' in e ? e.payload : e;
-    if (inner && typeof inner === 'object' && 'tag' in inner) return String(inner.tag);
-    try {
-      return JSON.stringify(inner);
-    } catch {
-      return String(inner);
-    }
-  }
-  return String(e);
-}
-
-function utf8(s) {
-  const out = [];
-  for (const ch of s) {
-    let c = ch.codePointAt(0);
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return new Uint8Array(out);
-}

@@ -28,62 +28,37 @@ fn once(
     })
 }
 
-fn js_prereqs() -> PathBuf {
+fn js(engine: &str) -> (PathBuf, Duration) {
     let dir = example_dir("js");
     require_command("JavaScript", "node", "--version");
+    require_command("JavaScript", "wasm-tools", "--version");
     require_tool(
         "JavaScript",
         &dir.join("node_modules/.bin/jco"),
         "npm packages of guest-examples/js",
     );
-    dir
+    let out = out_dir().join(format!("email-js-{engine}.wasm"));
+    let took = run(
+        &format!("building guest-examples/js for {engine}"),
+        Command::new("bash")
+            .current_dir(&dir)
+            .args(["build.sh", engine])
+            .arg(&out),
+    );
+    (out, took)
 }
 
-/// guest-examples/js with jco's QuickJS backend (`npm run build`).
+/// guest-examples/js with jco's QuickJS backend (`./build.sh qjs`).
 pub fn js_quickjs() -> &'static Built {
     static CELL: OnceLock<Built> = OnceLock::new();
-    once(&CELL, || {
-        let dir = js_prereqs();
-        let out = out_dir().join("email-js-quickjs.wasm");
-        let took = run(
-            "building guest-examples/js with QuickJS",
-            Command::new("node")
-                .current_dir(&dir)
-                .args(["node_modules/.bin/jco", "componentize", "hook.js"])
-                .args([
-                    "--wit",
-                    "wit",
-                    "--world-name",
-                    "email-hook",
-                    "--backend",
-                    "qjs",
-                ])
-                .arg("-o")
-                .arg(&out),
-        );
-        (out, took)
-    })
+    once(&CELL, || js("qjs"))
 }
 
 /// The same source with componentize-js (SpiderMonkey), called directly
-/// (`npm run build:spidermonkey`).
+/// (`./build.sh spidermonkey`).
 pub fn js_spidermonkey() -> &'static Built {
     static CELL: OnceLock<Built> = OnceLock::new();
-    once(&CELL, || {
-        let dir = js_prereqs();
-        let out = out_dir().join("email-js-spidermonkey.wasm");
-        let took = run(
-            "building guest-examples/js with componentize-js (SpiderMonkey)",
-            Command::new("node")
-                .current_dir(&dir)
-                .args(["node_modules/.bin/componentize-js", "hook.js"])
-                .args(["--wit", "wit", "--world-name", "email-hook"])
-                .args(["-d", "http", "fetch-event"])
-                .arg("-o")
-                .arg(&out),
-        );
-        (out, took)
-    })
+    once(&CELL, || js("spidermonkey"))
 }
 
 /// guest-examples/python with componentize-py (`./build.sh`).
