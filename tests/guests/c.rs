@@ -27,7 +27,7 @@ async fn c_hook_audits_every_event_without_logging_tokens() {
     let usage = hook.invoke(&register).await.expect("audited");
     // Compiled C: a few thousand instructions.
     assert!(usage.fuel_used < 100_000, "{usage:?}");
-    let lines = logs.from_guest(&register.id);
+    let lines = logs.of_event(&register.id);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0].message, "audit: after_register");
     assert_eq!(lines[0].fields["hook"], "10-audit-c");
@@ -43,7 +43,7 @@ async fn c_hook_audits_every_event_without_logging_tokens() {
 
     let logout = after_logout();
     hook.invoke(&logout).await.unwrap();
-    let lines = logs.from_guest(&logout.id);
+    let lines = logs.of_event(&logout.id);
     assert_eq!(lines[0].message, "audit: after_logout");
     assert!(
         lines[0].fields["fields"]
@@ -52,7 +52,7 @@ async fn c_hook_audits_every_event_without_logging_tokens() {
 
     let oauth = after_oauth_login("google", false);
     hook.invoke(&oauth).await.unwrap();
-    let lines = logs.from_guest(&oauth.id);
+    let lines = logs.of_event(&oauth.id);
     assert_eq!(lines[0].message, "audit: after_oauth_login");
     assert!(
         lines[0].fields["fields"]
@@ -62,7 +62,7 @@ async fn c_hook_audits_every_event_without_logging_tokens() {
     // The reset token is a credential: the address is logged, the token never.
     let reset = send_password_reset_email("secret-reset-token");
     hook.invoke(&reset).await.unwrap();
-    let lines = logs.from_guest(&reset.id);
+    let lines = logs.of_event(&reset.id);
     assert_eq!(lines[0].message, "audit: send_password_reset_email");
     assert!(lines[0].fields["fields"].contains("(\"email\", \"ada@example.com\")"));
     assert!(!lines[0].fields["fields"].contains("secret-reset-token"));

@@ -72,7 +72,7 @@ async fn sends_the_verification_and_reset_emails(component: &Built) {
     );
 
     // It reports success through host.log, with the event's context attached by the host.
-    let lines = logs.from_guest(&verify.id);
+    let lines = logs.of_event(&verify.id);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0].message, "email sent");
     assert_eq!(lines[0].fields["hook"], "30-email-js");

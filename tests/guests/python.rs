@@ -43,7 +43,7 @@ async fn python_hook_records_password_and_oauth_logins() {
     let oauth = after_oauth_login("github", true);
     hook.invoke(&oauth).await.expect("oauth login recorded");
 
-    let lines = logs.from_guest(&login.id);
+    let lines = logs.of_event(&login.id);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0].message, "analytics: login");
     assert_eq!(lines[0].fields["hook"], "40-analytics");
@@ -64,7 +64,7 @@ async fn python_hook_records_password_and_oauth_logins() {
         })
     );
 
-    let lines = logs.from_guest(&oauth.id);
+    let lines = logs.of_event(&oauth.id);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let record = record_of(&lines[0].fields["fields"]);
     assert_eq!(record["method"], "oauth");

@@ -201,7 +201,7 @@ impl Logs {
     }
 
     /// What guests wrote through host.log (or stdio) for one event, in order.
-    pub fn from_guest(&self, event_id: &str) -> Vec<Logged> {
+    pub fn of_event(&self, event_id: &str) -> Vec<Logged> {
         self.0
             .lock()
             .unwrap()
