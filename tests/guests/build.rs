@@ -32,6 +32,17 @@ fn js(engine: &str) -> (PathBuf, Duration) {
     let dir = example_dir("js");
     require_command("JavaScript", "node", "--version");
     require_command("JavaScript", "wasm-tools", "--version");
+    // build.sh compiles the Rust HTTP shim for wasm32-wasip2.
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    require_tool(
+        "JavaScript",
+        &PathBuf::from(sysroot).join("lib/rustlib/wasm32-wasip2"),
+        "the Rust target wasm32-wasip2, for http-shim/",
+    );
     require_tool(
         "JavaScript",
         &dir.join("node_modules/.bin/jco"),
