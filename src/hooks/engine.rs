@@ -30,9 +30,10 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 /// would reserve and touch memory the server needs.
 pub const POOL_MAX_MEMORY_SIZE: usize = 256 << 20;
 
-/// Core instances a single hook component may contain (Rust: 3, QuickJS: 8, Python: 14).
-/// Without a cap, one component of thousands of core modules could exhaust the pool alone.
-pub const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Core instances a single hook component may contain (Rust: 3, QuickJS: 8, Python: 14, and
+/// 38 for a `componentize-py --stub-wasi` build). Without a cap, one component of thousands of
+/// core modules could exhaust the pool alone.
+pub const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 
 /// Linear memories per component (QuickJS uses 2).
 pub const POOL_MEMORIES_PER_COMPONENT: u32 = 4;

@@ -1,0 +1,127 @@
+//! Builds each language's example exactly as its README says, once per test run, into
+//! target/guest-languages/. A missing toolchain fails the test with a message naming
+//! scripts/install-guest-toolchains: nothing is skipped.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::support::{example_dir, out_dir, read, require_command, require_tool, run};
+
+/// A built component.
+pub struct Built {
+    pub bytes: Vec<u8>,
+    /// Wall time of the build command (read by benches/guest_languages.rs).
+    #[allow(dead_code)]
+    pub took: Duration,
+}
+
+fn once(
+    cell: &'static OnceLock<Built>,
+    build: impl FnOnce() -> (PathBuf, Duration),
+) -> &'static Built {
+    cell.get_or_init(|| {
+        let (file, took) = build();
+        let bytes = read(&file);
+        Built { bytes, took }
+    })
+}
+
+fn js(engine: &str) -> (PathBuf, Duration) {
+    let dir = example_dir("js");
+    require_command("JavaScript", "node", "--version");
+    require_command("JavaScript", "wasm-tools", "--version");
+    // build.sh compiles the Rust HTTP shim for wasm32-wasip2.
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    require_tool(
+        "JavaScript",
+        &PathBuf::from(sysroot).join("lib/rustlib/wasm32-wasip2"),
+        "the Rust target wasm32-wasip2, for http-shim/",
+    );
+    require_tool(
+        "JavaScript",
+        &dir.join("node_modules/.bin/jco"),
+        "npm packages of guest-examples/js",
+    );
+    let out = out_dir().join(format!("email-js-{engine}.wasm"));
+    let took = run(
+        &format!("building guest-examples/js for {engine}"),
+        Command::new("bash")
+            .current_dir(&dir)
+            .args(["build.sh", engine])
+            .arg(&out),
+    );
+    (out, took)
+}
+
+/// guest-examples/js with jco's QuickJS backend (`./build.sh qjs`).
+pub fn js_quickjs() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || js("qjs"))
+}
+
+/// The same source with componentize-js (SpiderMonkey), called directly
+/// (`./build.sh spidermonkey`).
+pub fn js_spidermonkey() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || js("spidermonkey"))
+}
+
+/// guest-examples/python with componentize-py (`./build.sh`).
+pub fn python() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        let dir = example_dir("python");
+        let tool = dir.join(".venv/bin/componentize-py");
+        require_tool(
+            "Python",
+            &tool,
+            "componentize-py in guest-examples/python/.venv",
+        );
+        let out = out_dir().join("analytics-py.wasm");
+        let took = run(
+            "building guest-examples/python",
+            Command::new(&tool)
+                .current_dir(&dir)
+                .args([
+                    "-d",
+                    "../../wit/v0.1.0",
+                    "-w",
+                    "hook",
+                    "componentize",
+                    "--stub-wasi",
+                ])
+                .args(["analytics", "-o"])
+                .arg(&out),
+        );
+        (out, took)
+    })
+}
+
+/// guest-examples/c with its Makefile (`make`).
+pub fn c() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        require_command("C", "clang-19", "--version");
+        require_command("C", "wit-bindgen", "--version");
+        require_command("C", "wasm-tools", "--version");
+        require_tool(
+            "C",
+            std::path::Path::new("/usr/lib/wasm32-wasi/libc.a"),
+            "Debian's wasi-libc",
+        );
+        let build = out_dir().join("c");
+        let took = run(
+            "building guest-examples/c",
+            Command::new("make")
+                .current_dir(example_dir("c"))
+                .arg(format!("BUILD={}", build.display())),
+        );
+        (build.join("audit.wasm"), took)
+    })
+}
