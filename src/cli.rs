@@ -83,4 +83,30 @@ pub enum HooksCommand {
     },
     /// Queue a failed event again for the handlers that failed it.
     Replay { event_id: String },
+    /// Is FILE a valid hook? Prints its WIT version, events, imports and limits, or every
+    /// problem, checked against its hooks.toml entry like the server does at start.
+    Check {
+        file: PathBuf,
+        /// The operator's hooks.toml; the entry named after the hook is used.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// The hook's name in hooks.toml (default: the file name without .wasm).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Run one event through FILE with the server's limits and capabilities, and print the
+    /// result, fuel, duration and outbound requests (its logs go to the log as usual).
+    Run {
+        file: PathBuf,
+        /// after_register, after_login, send_verification_email, ...
+        #[arg(long)]
+        event: String,
+        /// The event's arguments as JSON, e.g. {"user": {...}} (default: a realistic sample).
+        #[arg(long)]
+        payload: Option<PathBuf>,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+    },
 }

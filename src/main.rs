@@ -6,8 +6,9 @@ use clap::Parser;
 use hookauth::app::{Application, Launch, build_flows};
 use hookauth::cli::{Cli, Command, HooksCommand, TenantCommand, UserCommand};
 use hookauth::config::{Config, Overrides};
-use hookauth::domain::{Email, Password, TenantId};
+use hookauth::domain::{Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
+use hookauth::hooks::tools;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,7 +17,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("HOOKAUTH_LOG")
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let mut overrides = Overrides {
@@ -66,6 +68,42 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create tenant {tenant}"))?;
             println!("tenant {tenant} created: /t/{tenant}/api/v1/auth");
         }
+        Command::Hooks {
+            command:
+                HooksCommand::Check {
+                    file,
+                    manifest,
+                    name,
+                },
+        } => {
+            let report = tools::check(&file, name.as_deref(), manifest.as_deref()).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Hooks {
+            command:
+                HooksCommand::Run {
+                    file,
+                    event,
+                    payload,
+                    manifest,
+                    name,
+                },
+        } => {
+            let kind = EventKind::parse(&event).with_context(|| {
+                let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown event {event:?}; events: {}", known.join(", "))
+            })?;
+            let payload = match payload {
+                Some(path) => Some(serde_json::from_str(
+                    &std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                )?),
+                None => None,
+            };
+            let report =
+                tools::run(&file, name.as_deref(), manifest.as_deref(), kind, payload).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         Command::Hooks { command } => {
             let flows = build_flows(&config, Clock::System).await?;
             match command {
@@ -83,6 +121,9 @@ async fn main() -> anyhow::Result<()> {
                         bail!("no failed event with id {event_id}");
                     }
                     println!("event {event_id} queued for delivery again");
+                }
+                HooksCommand::Check { .. } | HooksCommand::Run { .. } => {
+                    unreachable!("handled above")
                 }
             }
         }

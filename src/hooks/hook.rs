@@ -78,6 +78,27 @@ impl WasmHook {
         self.events.iter().copied()
     }
 
+    /// Every interface the component imports, by name (all allowed, or it would not have loaded).
+    pub fn imports(&self) -> Vec<String> {
+        let component = self.pre.instance_pre().component();
+        component
+            .component_type()
+            .imports(&self.runtime.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// The handler interface it implements, e.g. `hookauth:hooks/handler@0.1.0`.
+    pub fn handler_interface(&self) -> Option<String> {
+        let component = self.pre.instance_pre().component();
+        component
+            .component_type()
+            .exports(&self.runtime.engine)
+            .map(|(name, _)| name)
+            .find(|name| name.starts_with("hookauth:hooks/handler@"))
+            .map(str::to_owned)
+    }
+
     pub fn limits(&self) -> &HookLimits {
         &self.limits
     }

@@ -25,6 +25,7 @@ mod runtime;
 pub mod since_v0_1_0;
 mod state;
 pub mod stdio;
+pub mod tools;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

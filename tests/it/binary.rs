@@ -47,10 +47,10 @@ async fn serve_announces_its_address_and_stops_gracefully_on_sigterm() {
 
     let mut server = hookauth(dir.path())
         .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("server printed its address").unwrap();
         if let Some(rest) = line.split("listening on http://").nth(1) {
@@ -131,4 +131,71 @@ fn configuration_errors_name_the_problem() {
     let out = hookauth(dir.path()).arg("migrate").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+}
+
+#[test]
+fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("10-audit.wasm");
+    std::fs::write(&audit, crate::shared::guest("audit-log")).unwrap();
+    let out = hookauth(dir.path())
+        .args(["hooks", "check"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["hook"], "10-audit");
+    assert_eq!(report["wit"], "hookauth:hooks/handler@0.1.0");
+    assert!(
+        report["events"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("after_register"))
+    );
+    assert!(
+        report["imports"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("hookauth:hooks/host@0.1.0"))
+    );
+
+    let out = hookauth(dir.path())
+        .args(["hooks", "run", "--event", "after_login"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["result"], "ok");
+    assert!(report["fuel_used"].as_u64().unwrap() > 0);
+    // The guest's own log line reached the log, with the host's context.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("audit: after_login") && log.contains("hook=\"10-audit\""),
+        "{log}"
+    );
+
+    let sneaky = dir.path().join("20-sneaky.wasm");
+    std::fs::write(&sneaky, crate::shared::fixture("forbidden-imports")).unwrap();
+    let out = hookauth(dir.path())
+        .args(["hooks", "check"])
+        .arg(&sneaky)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wasi:sockets"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

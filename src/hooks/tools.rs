@@ -1,0 +1,242 @@
+//! What a hook author runs locally: `hookauth hooks check` (is this a valid hook, and does a
+//! hooks.toml entry grant what it needs?) and `hookauth hooks run` (one event through the hook,
+//! with the server's limits and capabilities). Both load the file exactly as the server would,
+//! from a scratch hooks directory holding only it and its hooks.toml entry.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{HookHost, HookSettings, LoadError, WasmHook};
+use crate::domain::{
+    Event, EventKind, EventPayload, RequestContext, TenantId, UserSnapshot, new_event_id,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// What `hooks check` reports about a hook that loaded.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub hook: String,
+    pub sha256: String,
+    pub wit: Option<String>,
+    pub events: Vec<&'static str>,
+    pub imports: Vec<String>,
+    pub fuel: u64,
+    pub memory_bytes: usize,
+    pub timeout_ms: u128,
+}
+
+/// What `hooks run` reports about one invocation.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub hook: String,
+    pub event: &'static str,
+    pub event_id: String,
+    /// `ok`, or why the invocation failed (guest error, out of fuel, timeout, ...).
+    pub result: String,
+    pub fuel_used: u64,
+    pub duration_ms: f64,
+    pub peak_memory_bytes: usize,
+    pub outbound_sent: Vec<String>,
+    pub outbound_refused: Vec<String>,
+}
+
+/// A scratch hooks directory with one hook, removed on drop.
+struct Staged {
+    dir: PathBuf,
+}
+
+impl Staged {
+    /// `name` is the hook's name (its hooks.toml key); `manifest` the operator's hooks.toml, of
+    /// which only that hook's entry is kept.
+    fn new(file: &Path, name: &str, manifest: Option<&Path>) -> Result<Self, ToolError> {
+        let dir = std::env::temp_dir().join(format!("hookauth-hook-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).map_err(|e| ToolError::Io(e.to_string()))?;
+        let staged = Self { dir };
+        std::fs::copy(file, staged.dir.join(format!("{name}.wasm")))
+            .map_err(|e| ToolError::Io(format!("{}: {e}", file.display())))?;
+        if let Some(manifest) = manifest {
+            let text = std::fs::read_to_string(manifest)
+                .map_err(|e| ToolError::Io(format!("{}: {e}", manifest.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| ToolError::Input(format!("{}: {e}", manifest.display())))?;
+            let entry = table
+                .get("hooks")
+                .and_then(|h| h.get(name))
+                .cloned()
+                .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+            let mut hooks = toml::Table::new();
+            hooks.insert(name.to_owned(), entry);
+            let mut only = toml::Table::new();
+            only.insert("hooks".into(), toml::Value::Table(hooks));
+            std::fs::write(staged.dir.join("hooks.toml"), only.to_string())
+                .map_err(|e| ToolError::Io(e.to_string()))?;
+        }
+        Ok(staged)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The hook's name: `--name`, else the file name without `.wasm`.
+pub fn hook_name(file: &Path, name: Option<&str>) -> String {
+    name.map(str::to_owned).unwrap_or_else(|| {
+        file.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "hook".into())
+    })
+}
+
+async fn load(file: &Path, name: &str, manifest: Option<&Path>) -> Result<HookHost, ToolError> {
+    let staged = Staged::new(file, name, manifest)?;
+    let mut settings = HookSettings::new(&staged.dir);
+    settings.max_concurrent = 4;
+    Ok(HookHost::load(&settings).await?)
+}
+
+fn first_hook(host: &HookHost) -> Result<&WasmHook, ToolError> {
+    host.hooks()
+        .first()
+        .map(|h| h.as_ref())
+        .ok_or_else(|| ToolError::Input("no hook was loaded".into()))
+}
+
+/// Validates the hook as the server would at start; `Err` lists every problem.
+pub async fn check(
+    file: &Path,
+    name: Option<&str>,
+    manifest: Option<&Path>,
+) -> Result<CheckReport, ToolError> {
+    let name = hook_name(file, name);
+    let host = load(file, &name, manifest).await?;
+    let hook = first_hook(&host)?;
+    Ok(CheckReport {
+        hook: hook.name().to_owned(),
+        sha256: hook.sha256().to_owned(),
+        wit: hook.handler_interface(),
+        events: hook.events().map(EventKind::as_str).collect(),
+        imports: hook.imports(),
+        fuel: hook.limits().fuel,
+        memory_bytes: hook.limits().memory_bytes,
+        timeout_ms: hook.limits().timeout.as_millis(),
+    })
+}
+
+/// Runs one event through the hook. `payload` holds the event's arguments as JSON (e.g.
+/// `{"user": {...}}`); without it a realistic sample is used.
+pub async fn run(
+    file: &Path,
+    name: Option<&str>,
+    manifest: Option<&Path>,
+    kind: EventKind,
+    payload: Option<Value>,
+) -> Result<RunReport, ToolError> {
+    let name = hook_name(file, name);
+    let host = load(file, &name, manifest).await?;
+    let hook = first_hook(&host)?;
+    if !hook.events().any(|k| k == kind) {
+        return Err(ToolError::Input(format!(
+            "{name} does not handle {kind}; it handles: {}",
+            hook.events()
+                .map(EventKind::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let event = Event {
+        id: new_event_id(),
+        seq: 1,
+        tenant: TenantId::default_tenant(),
+        occurred_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        context: RequestContext {
+            request_id: "hooks-run".into(),
+            client_ip: Some("203.0.113.7".into()),
+            user_agent: Some("hookauth hooks run".into()),
+        },
+        payload: payload_of(kind, payload)?,
+    };
+    let (result, usage) = match hook.invoke(&event).await {
+        Ok(usage) => ("ok".to_owned(), usage),
+        Err(failure) => (failure.kind.to_string(), failure.usage),
+    };
+    Ok(RunReport {
+        hook: name,
+        event: kind.as_str(),
+        event_id: event.id,
+        result,
+        fuel_used: usage.fuel_used,
+        duration_ms: usage.duration.as_secs_f64() * 1000.0,
+        peak_memory_bytes: usage.peak_memory,
+        outbound_sent: usage.outbound_sent,
+        outbound_refused: usage.outbound_refused,
+    })
+}
+
+fn sample_user() -> UserSnapshot {
+    UserSnapshot {
+        id: "0190b7a4-0000-7000-8000-000000000001".into(),
+        email: "ada@example.com".into(),
+        is_active: true,
+        is_verified: false,
+        is_superuser: false,
+        roles: vec!["member".into()],
+        profile: Map::new(),
+    }
+}
+
+/// The event's arguments from JSON, or a sample, tagged with the event's name.
+fn payload_of(kind: EventKind, given: Option<Value>) -> Result<EventPayload, ToolError> {
+    let mut fields = match given {
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(ToolError::Input("the payload must be a JSON object".into())),
+        None => sample_fields(kind),
+    };
+    fields.insert("event".into(), Value::String(kind.as_str().into()));
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| ToolError::Input(format!("payload does not fit {kind}: {e}")))
+}
+
+fn sample_fields(kind: EventKind) -> Map<String, Value> {
+    let user = serde_json::to_value(sample_user()).expect("user serialises");
+    let value = match kind {
+        EventKind::AfterLogout => serde_json::json!({"user_id": user["id"]}),
+        EventKind::SendVerificationEmail | EventKind::SendPasswordResetEmail => {
+            serde_json::json!({"email": user["email"], "token": "sample-token"})
+        }
+        EventKind::AfterOauthLogin => {
+            serde_json::json!({"user": user, "provider": "github", "is_new_user": false})
+        }
+        _ => serde_json::json!({ "user": user }),
+    };
+    value.as_object().cloned().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_sample_payload() {
+        for kind in EventKind::ALL {
+            assert_eq!(payload_of(kind, None).unwrap().kind(), kind);
+        }
+        assert!(payload_of(EventKind::AfterLogin, Some(serde_json::json!({"user": 1}))).is_err());
+    }
+}
