@@ -81,8 +81,18 @@ pub enum HooksCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Queue a failed event again for the handlers that failed it.
-    Replay { event_id: String },
+    /// Queue a failed event again for the handlers that failed it; with --hook, run the
+    /// recorded event through that build of a hook instead, leaving delivery state untouched.
+    Replay {
+        event_id: String,
+        /// A new build of a hook to try the event on (nothing is queued).
+        #[arg(long)]
+        hook: Option<PathBuf>,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Is FILE a valid hook? Prints its WIT version, events, imports and limits, or every
     /// problem, checked against its hooks.toml entry like the server does at start.
     Check {

@@ -112,7 +112,27 @@ async fn main() -> anyhow::Result<()> {
                         println!("{}", serde_json::to_string(&failed)?);
                     }
                 }
-                HooksCommand::Replay { event_id } => {
+                HooksCommand::Replay {
+                    event_id,
+                    hook: Some(file),
+                    manifest,
+                    name,
+                } => {
+                    let report = tools::replay(
+                        &flows.store,
+                        &event_id,
+                        &file,
+                        name.as_deref(),
+                        manifest.as_deref(),
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                HooksCommand::Replay {
+                    event_id,
+                    hook: None,
+                    ..
+                } => {
                     if !flows
                         .store
                         .replay_event(&event_id, flows.clock.now_millis())

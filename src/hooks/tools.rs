@@ -149,15 +149,6 @@ pub async fn run(
     let name = hook_name(file, name);
     let host = load(file, &name, manifest).await?;
     let hook = first_hook(&host)?;
-    if !hook.events().any(|k| k == kind) {
-        return Err(ToolError::Input(format!(
-            "{name} does not handle {kind}; it handles: {}",
-            hook.events()
-                .map(EventKind::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
     let event = Event {
         id: new_event_id(),
         seq: 1,
@@ -172,6 +163,44 @@ pub async fn run(
         },
         payload: payload_of(kind, payload)?,
     };
+    invoke_report(hook, name, event).await
+}
+
+/// Runs a recorded event (from the outbox, by id) through a new build of a hook, without
+/// touching its delivery state. The event keeps its id, tenant and request context.
+pub async fn replay(
+    store: &crate::store::Store,
+    event_id: &str,
+    file: &Path,
+    name: Option<&str>,
+    manifest: Option<&Path>,
+) -> Result<RunReport, ToolError> {
+    let (record, _status) = store
+        .find_event(event_id)
+        .await
+        .map_err(|e| ToolError::Io(e.to_string()))?
+        .ok_or_else(|| ToolError::Input(format!("no event with id {event_id}")))?;
+    let name = hook_name(file, name);
+    let host = load(file, &name, manifest).await?;
+    let hook = first_hook(&host)?;
+    invoke_report(hook, name, record.event).await
+}
+
+async fn invoke_report(
+    hook: &WasmHook,
+    name: String,
+    event: Event,
+) -> Result<RunReport, ToolError> {
+    let kind = event.kind();
+    if !hook.events().any(|k| k == kind) {
+        return Err(ToolError::Input(format!(
+            "{name} does not handle {kind}; it handles: {}",
+            hook.events()
+                .map(EventKind::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let (result, usage) = match hook.invoke(&event).await {
         Ok(usage) => ("ok".to_owned(), usage),
         Err(failure) => (failure.kind.to_string(), failure.usage),

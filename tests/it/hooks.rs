@@ -15,6 +15,7 @@ use crate::shared::{Sink, fixture, guest};
 on_both_backends!(
     hooks_fire_in_order_and_misbehaving_hooks_change_nothing,
     an_invalid_hook_stops_the_start_unless_lenient,
+    a_recorded_event_replays_against_a_new_build_without_redelivery,
 );
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -164,4 +165,44 @@ async fn an_invalid_hook_stops_the_start_unless_lenient(backend: Backend) {
     app.recorder
         .wait_for_kind(EventKind::AfterRegister, 1)
         .await;
+}
+
+async fn a_recorded_event_replays_against_a_new_build_without_redelivery(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("replay@example.com").await;
+    let event = app
+        .recorder
+        .wait_for_kind(EventKind::AfterRegister, 1)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let build = dir.path().join("10-audit.wasm");
+    write(dir.path(), "10-audit.wasm", &guest("audit-log"));
+
+    let report = hookauth::hooks::tools::replay(&app.flows.store, &event.id, &build, None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.result, "ok");
+    assert_eq!(report.event_id, event.id);
+    assert_eq!(report.hook, "10-audit");
+    assert!(report.fuel_used > 0);
+    // Delivery state is untouched and nothing was delivered again.
+    let (_, status) = app
+        .flows
+        .store
+        .find_event(&event.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, "delivered");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.recorder.count_of(EventKind::AfterRegister), 1);
+
+    let missing =
+        hookauth::hooks::tools::replay(&app.flows.store, "no-such-id", &build, None, None).await;
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .contains("no event with id")
+    );
 }
