@@ -15,6 +15,9 @@
 #[path = "../tests/guests/build.rs"]
 mod build;
 #[allow(dead_code)]
+#[path = "../tests/common/shared.rs"]
+mod shared;
+#[allow(dead_code)]
 #[path = "../tests/guests/support.rs"]
 mod support;
 

@@ -7,6 +7,10 @@
 //! A missing toolchain fails the test: run scripts/install-guest-toolchains.
 
 mod build;
+// Shared with tests/hooks and tests/it; this suite uses the sink, not the Rust/WAT builders.
+#[allow(dead_code)]
+#[path = "../common/shared.rs"]
+mod shared;
 mod support;
 
 mod c;

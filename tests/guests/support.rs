@@ -11,7 +11,7 @@ use hookauth::domain::{Event, EventPayload, RequestContext, TenantId, UserSnapsh
 use hookauth::hooks::HookSettings;
 use tempfile::TempDir;
 
-pub const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+pub use crate::shared::{CRATE_DIR, Sink};
 pub const INSTALL: &str = "scripts/install-guest-toolchains";
 
 /// Where the guests of this run are built (not in the source tree).
@@ -243,68 +243,5 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
         };
         event.record(&mut Visitor(&mut logged));
         self.0.lock().unwrap().push(logged);
-    }
-}
-
-/// A request the sink received.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub path: String,
-    pub headers: HashMap<String, String>,
-    pub body: serde_json::Value,
-}
-
-/// A local "email API" on 127.0.0.1: `/send` records the request and answers 200.
-pub struct Sink {
-    pub port: u16,
-    received: Arc<Mutex<Vec<Received>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Sink {
-    pub async fn start() -> Self {
-        use axum::routing::post;
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let record = Arc::clone(&received);
-        let app = axum::Router::new().route(
-            "/send",
-            post(
-                move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
-                    let record = Arc::clone(&record);
-                    async move {
-                        let headers = headers
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
-                            .collect();
-                        record.lock().unwrap().push(Received {
-                            path: uri.path().into(),
-                            headers,
-                            body: serde_json::from_str(&body).unwrap_or_default(),
-                        });
-                        "queued"
-                    }
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self {
-            port,
-            received,
-            task,
-        }
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
