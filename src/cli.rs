@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::hooks::scaffold::Language;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hookauth",
@@ -48,7 +50,7 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Inspect event delivery.
+    /// Write, check and try hooks; inspect event delivery.
     Hooks {
         #[command(subcommand)]
         command: HooksCommand,
@@ -76,6 +78,17 @@ pub enum TenantCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum HooksCommand {
+    /// Create a hook project that builds as is: source, WIT, build setup, hooks.toml entry and
+    /// a README with the next steps.
+    New {
+        /// The hook's name, kebab-case (its hooks.toml key and .wasm file name).
+        name: String,
+        #[arg(long, value_enum)]
+        lang: Language,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// List events whose delivery failed for good.
     Failures {
         #[arg(long, default_value_t = 100)]

@@ -8,7 +8,7 @@ use hookauth::cli::{Cli, Command, HooksCommand, TenantCommand, UserCommand};
 use hookauth::config::{Config, Overrides};
 use hookauth::domain::{Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
-use hookauth::hooks::tools;
+use hookauth::hooks::{scaffold, tools};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,6 +21,26 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // An author tool: needs no server configuration.
+    if let Command::Hooks {
+        command: HooksCommand::New { name, lang, dir },
+    } = &cli.command
+    {
+        let name = scaffold::HookName::parse(name)?;
+        let dir = dir.clone().unwrap_or_else(|| name.as_str().into());
+        let project = scaffold::scaffold(&dir, &name, *lang)?;
+        println!("created {}:", project.dir.display());
+        for file in &project.files {
+            println!("  {file}");
+        }
+        println!(
+            "\nnext, in {}:\n  {}\nthen see README.md to check, try and deploy {}",
+            project.dir.display(),
+            project.build_commands.replace('\n', "\n  "),
+            project.wasm
+        );
+        return Ok(());
+    }
     let mut overrides = Overrides {
         database_url: cli.database_url.clone(),
         ..Overrides::default()
@@ -142,7 +162,9 @@ async fn main() -> anyhow::Result<()> {
                     }
                     println!("event {event_id} queued for delivery again");
                 }
-                HooksCommand::Check { .. } | HooksCommand::Run { .. } => {
+                HooksCommand::Check { .. }
+                | HooksCommand::Run { .. }
+                | HooksCommand::New { .. } => {
                     unreachable!("handled above")
                 }
             }

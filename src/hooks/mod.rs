@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod outbound;
 mod problems;
 mod runtime;
+pub mod scaffold;
 pub mod since_v0_1_0;
 mod state;
 pub mod stdio;

@@ -1,6 +1,7 @@
 //! The non-Rust guest examples of guest-examples/ (JavaScript on QuickJS and on SpiderMonkey,
 //! Python, C), each built by this test run with its real toolchain and run through `HookHost`
-//! from a hooks directory with a `hooks.toml`, the way an operator deploys them.
+//! from a hooks directory with a `hooks.toml`, then all deployed in the real server and driven
+//! over HTTP; and the projects `hookauth hooks new` scaffolds, built and deployed the same way.
 //!
 //! Slow by nature: building the JS (SpiderMonkey) and Python components takes 10-20 s each, and
 //! compiling them in the host several seconds more. Each guest is built once per run.
@@ -8,11 +9,14 @@
 
 mod build;
 // Shared with tests/hooks and tests/it; this suite uses the sink, not the Rust/WAT builders.
+mod server;
 #[allow(dead_code)]
 #[path = "../common/shared.rs"]
 mod shared;
 mod support;
 
 mod c;
+mod deployed;
 mod javascript;
 mod python;
+mod scaffold;

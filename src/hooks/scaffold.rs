@@ -1,0 +1,346 @@
+//! `hookauth hooks new NAME --lang rust|js|python`: writes a hook project that builds as is,
+//! from the templates in `templates/hook/` (embedded in the binary, so the tool works anywhere).
+//! Every project carries its own copy of the WIT it was made against (`wit/hooks.wit`), so it
+//! keeps building when the server moves on to a later interface version.
+
+use std::path::{Path, PathBuf};
+
+const WIT: &str = include_str!("../../wit/v0.1.0/hooks.wit");
+const README: &str = include_str!("../../templates/hook/README.md.tmpl");
+const HOOKS_TOML: &str = include_str!("../../templates/hook/hooks.toml.tmpl");
+
+/// A language `hooks new` can scaffold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    Rust,
+    Js,
+    Python,
+}
+
+/// One file of a template: where it goes in the project, and its text.
+struct Template {
+    path: &'static str,
+    text: &'static str,
+    executable: bool,
+}
+
+const fn file(path: &'static str, text: &'static str) -> Template {
+    Template {
+        path,
+        text,
+        executable: false,
+    }
+}
+
+impl Language {
+    fn display_name(self) -> &'static str {
+        match self {
+            Language::Rust => "Rust",
+            Language::Js => "JavaScript",
+            Language::Python => "Python",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Js => "js",
+            Language::Python => "python",
+        }
+    }
+
+    fn templates(self) -> Vec<Template> {
+        match self {
+            Language::Rust => vec![
+                file(
+                    "Cargo.toml",
+                    include_str!("../../templates/hook/rust/Cargo.toml.tmpl"),
+                ),
+                file(
+                    ".cargo/config.toml",
+                    include_str!("../../templates/hook/rust/.cargo/config.toml.tmpl"),
+                ),
+                file(
+                    "src/lib.rs",
+                    include_str!("../../templates/hook/rust/src/lib.rs.tmpl"),
+                ),
+                file(
+                    ".gitignore",
+                    include_str!("../../templates/hook/rust/gitignore.tmpl"),
+                ),
+            ],
+            Language::Js => vec![
+                file(
+                    "package.json",
+                    include_str!("../../templates/hook/js/package.json.tmpl"),
+                ),
+                file(
+                    "hook.js",
+                    include_str!("../../templates/hook/js/hook.js.tmpl"),
+                ),
+                file(
+                    ".gitignore",
+                    include_str!("../../templates/hook/js/gitignore.tmpl"),
+                ),
+            ],
+            Language::Python => vec![
+                file(
+                    "app.py",
+                    include_str!("../../templates/hook/python/app.py.tmpl"),
+                ),
+                file(
+                    "requirements.txt",
+                    include_str!("../../templates/hook/python/requirements.txt.tmpl"),
+                ),
+                Template {
+                    path: "build.sh",
+                    text: include_str!("../../templates/hook/python/build.sh.tmpl"),
+                    executable: true,
+                },
+                file(
+                    ".gitignore",
+                    include_str!("../../templates/hook/python/gitignore.tmpl"),
+                ),
+            ],
+        }
+    }
+
+    /// The file the author edits.
+    fn source(self) -> &'static str {
+        match self {
+            Language::Rust => "src/lib.rs",
+            Language::Js => "hook.js",
+            Language::Python => "app.py",
+        }
+    }
+
+    /// The commands that build the project, run in its directory.
+    pub fn build_commands(self) -> &'static str {
+        match self {
+            Language::Rust => "rustup target add wasm32-wasip2   # once\ncargo build --release",
+            Language::Js => "npm install\nnpm run build",
+            Language::Python => {
+                "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt   # once\n\
+                 ./build.sh"
+            }
+        }
+    }
+
+    /// Where the build puts the component, relative to the project.
+    pub fn wasm_path(self, name: &HookName) -> String {
+        match self {
+            Language::Rust => format!(
+                "target/wasm32-wasip2/release/{}.wasm",
+                name.0.replace('-', "_")
+            ),
+            Language::Js | Language::Python => format!("{}.wasm", name.0),
+        }
+    }
+
+    /// The memory line of the hooks.toml entry: the JS and Python engines need more than the
+    /// default 16 MiB.
+    fn memory_line(self) -> &'static str {
+        match self {
+            Language::Rust => {
+                "# memory_mib = 16                   # linear memory cap (default 16)"
+            }
+            Language::Js | Language::Python => {
+                "memory_mib = 64                      # the language's runtime needs more than the default 16"
+            }
+        }
+    }
+}
+
+/// A hook's name: kebab-case ASCII, usable as its hooks.toml key, its `.wasm` file name, a
+/// Cargo crate name and an npm package name alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookName(String);
+
+/// Names a Cargo package cannot take.
+const RESERVED: &[&str] = &[
+    "test",
+    "std",
+    "core",
+    "alloc",
+    "proc-macro",
+    "self",
+    "crate",
+];
+
+impl HookName {
+    pub fn parse(name: &str) -> Result<Self, ScaffoldError> {
+        let invalid = |why: &str| ScaffoldError::InvalidName {
+            name: name.to_owned(),
+            why: why.to_owned(),
+        };
+        if name.is_empty() || name.len() > 64 {
+            return Err(invalid("it must be 1 to 64 characters long"));
+        }
+        if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(invalid("it must start with a lowercase letter"));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(invalid("use only a-z, 0-9 and '-'"));
+        }
+        if name.ends_with('-') || name.contains("--") {
+            return Err(invalid("'-' must separate words"));
+        }
+        if RESERVED.contains(&name) {
+            return Err(invalid("it is reserved by Cargo"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error("invalid hook name {name:?}: {why}")]
+    InvalidName { name: String, why: String },
+    #[error("{0} exists and is not empty; choose another name or --dir")]
+    NotEmpty(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A project written by [`scaffold`].
+#[derive(Debug)]
+pub struct Project {
+    pub dir: PathBuf,
+    /// Paths relative to `dir`, in the order written.
+    pub files: Vec<String>,
+    pub build_commands: &'static str,
+    /// Where the build puts the component, relative to `dir`.
+    pub wasm: String,
+}
+
+/// Writes a new hook project for `name` into `dir`, which must not exist or be empty.
+pub fn scaffold(dir: &Path, name: &HookName, language: Language) -> Result<Project, ScaffoldError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ScaffoldError::Io { path, source }
+    };
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        if entries.next().is_some() {
+            return Err(ScaffoldError::NotEmpty(dir.to_owned()));
+        }
+    }
+
+    let wasm = language.wasm_path(name);
+    let fill = |text: &str| {
+        text.replace("__HOOK_NAME__", name.as_str())
+            .replace("__CRATE_NAME__", &name.as_str().replace('-', "_"))
+            .replace("__LANGUAGE__", language.display_name())
+            .replace("__LANG__", language.flag())
+            .replace("__SOURCE__", language.source())
+            .replace("__BUILD__", language.build_commands())
+            .replace("__WASM__", &wasm)
+            .replace("__MEMORY__", language.memory_line())
+    };
+    let mut files = language.templates();
+    files.push(file("wit/hooks.wit", WIT));
+    files.push(file("hooks.toml", HOOKS_TOML));
+    files.push(file("README.md", README));
+
+    let mut written = Vec::with_capacity(files.len());
+    for template in files {
+        let path = dir.join(template.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // The WIT is copied verbatim: it is the published interface, not a template.
+        let text = if template.path.ends_with(".wit") {
+            template.text.to_owned()
+        } else {
+            fill(template.text)
+        };
+        std::fs::write(&path, text).map_err(io(&path))?;
+        if template.executable {
+            make_executable(&path).map_err(io(&path))?;
+        }
+        written.push(template.path.to_owned());
+    }
+    Ok(Project {
+        dir: dir.to_owned(),
+        files: written,
+        build_commands: language.build_commands(),
+        wasm,
+    })
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_names_are_kebab_case_and_usable_everywhere() {
+        for ok in ["greet", "welcome-slack", "audit2", "a"] {
+            assert_eq!(HookName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "", "Greet", "2fa", "-x", "x-", "a--b", "a_b", "a b", "../x", "test", "héllo",
+        ] {
+            assert!(HookName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(HookName::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn every_placeholder_is_filled_and_the_wit_is_copied_verbatim() {
+        for language in [Language::Rust, Language::Js, Language::Python] {
+            let dir = tempfile::tempdir().unwrap();
+            let project_dir = dir.path().join("welcome-slack");
+            let name = HookName::parse("welcome-slack").unwrap();
+            let project = scaffold(&project_dir, &name, language).unwrap();
+            for file in &project.files {
+                let text = std::fs::read_to_string(project_dir.join(file)).unwrap();
+                let left = text
+                    .match_indices("__")
+                    .any(|(i, _)| text[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()));
+                assert!(!left, "{language:?} {file}: placeholder left:\n{text}");
+            }
+            assert_eq!(
+                std::fs::read_to_string(project_dir.join("wit/hooks.wit")).unwrap(),
+                WIT
+            );
+            let toml = std::fs::read_to_string(project_dir.join("hooks.toml")).unwrap();
+            let manifest: toml::Table = toml::from_str(&toml).unwrap();
+            assert!(manifest["hooks"].get("welcome-slack").is_some(), "{toml}");
+        }
+    }
+
+    #[test]
+    fn refuses_to_overwrite_a_non_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
+        let name = HookName::parse("greet").unwrap();
+        let err = scaffold(dir.path(), &name, Language::Rust).unwrap_err();
+        assert!(matches!(err, ScaffoldError::NotEmpty(_)), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
