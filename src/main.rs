@@ -1,4 +1,5 @@
 use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -10,8 +11,40 @@ use hookauth::domain::{Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
 use hookauth::hooks::{scaffold, tools};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Errors are printed as one `error: ...` line with their causes, never with a backtrace
+/// (which anyhow would add whenever RUST_BACKTRACE is set): they are for operators.
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, skipping a cause whose text the message before it already holds
+/// (our error types print their source; anyhow's context messages do not).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOOKAUTH_LOG")

@@ -115,13 +115,19 @@ fn configuration_errors_name_the_problem() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("isuer"));
 
+    // One line for the operator, even where RUST_BACKTRACE is set.
     let out = hookauth(dir.path())
         .env("HOOKAUTH_SECRET_KEY", "too-short")
+        .env("RUST_BACKTRACE", "1")
         .arg("migrate")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 bytes"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: secret_key must be at least 32 bytes (got 9); generate one with \
+         `openssl rand -hex 32`"
+    );
 
     std::fs::write(
         dir.path().join("hookauth.toml"),
