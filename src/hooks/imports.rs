@@ -3,9 +3,10 @@
 //!
 //! Allowed are hookauth's own host interface (0.1.x), and the WASI 0.2 interfaces that either
 //! grant what hooks.toml can grant (outbound HTTP) or grant nothing with the context the host
-//! builds (no preopens, no environment, closed stdin). Those inert ones are linked because every
-//! guest toolchain imports some of them whether it uses them or not (Rust std imports
-//! `wasi:cli/environment`; the C adapter and the JS engines import `wasi:filesystem`).
+//! builds (no preopens, no environment, closed stdin, no socket address and no name lookup).
+//! Those inert ones are linked because every guest toolchain imports some of them whether it
+//! uses them or not (Rust std imports `wasi:cli/environment`; the C adapter and the JS engines
+//! import `wasi:filesystem`; CPython, as built by componentize-py, imports `wasi:sockets`).
 
 /// The WIT package version this host serves (`wit/v0.1.0`), as a semver-compatible prefix.
 pub const HOOKAUTH_VERSION_PREFIX: &str = "0.1.";
@@ -50,6 +51,27 @@ const ALLOWED: &[(&str, &str)] = &[
         "wasi:filesystem/preopens",
         "no directory is ever opened to a hook",
     ),
+    // Raw sockets would bypass allowed_hosts, so HookState's WasiCtx refuses them all; outbound
+    // traffic is wasi:http only.
+    ("wasi:sockets/network", "inert: every address is refused"),
+    (
+        "wasi:sockets/instance-network",
+        "inert: every address is refused",
+    ),
+    ("wasi:sockets/tcp", "inert: every address is refused"),
+    (
+        "wasi:sockets/tcp-create-socket",
+        "inert: every address is refused",
+    ),
+    ("wasi:sockets/udp", "inert: every address is refused"),
+    (
+        "wasi:sockets/udp-create-socket",
+        "inert: every address is refused",
+    ),
+    (
+        "wasi:sockets/ip-name-lookup",
+        "inert: every name lookup is refused",
+    ),
 ];
 
 /// Why an import is refused.
@@ -79,10 +101,7 @@ pub fn check_import(name: &str) -> Result<(), ImportRefusal> {
         None => (name, None),
     };
     if !ALLOWED.iter().any(|(allowed, _)| *allowed == interface) {
-        let hint = if interface.starts_with("wasi:sockets/") {
-            "raw sockets are not offered to hooks; outbound HTTP goes through wasi:http and \
-             the hook's allowed_hosts"
-        } else if interface.starts_with("wasi:http/") {
+        let hint = if interface.starts_with("wasi:http/") {
             "hooks may only make outbound HTTP requests (wasi:http/outgoing-handler)"
         } else {
             "hooks may import only hookauth:hooks/host@0.1.x and the WASI 0.2 interfaces \
@@ -135,12 +154,38 @@ mod tests {
         }
     }
 
+    /// What componentize-py 0.25.1's CPython imports without `--stub-wasi`.
     #[test]
-    fn refuses_sockets_unknown_interfaces_and_versions() {
+    fn allows_the_sockets_cpython_imports_as_inert() {
+        for name in [
+            "wasi:sockets/network@0.2.9",
+            "wasi:sockets/instance-network@0.2.9",
+            "wasi:sockets/tcp@0.2.9",
+            "wasi:sockets/tcp-create-socket@0.2.9",
+            "wasi:sockets/udp@0.2.9",
+            "wasi:sockets/udp-create-socket@0.2.9",
+            "wasi:sockets/ip-name-lookup@0.2.9",
+        ] {
+            assert_eq!(check_import(name), Ok(()), "{name}");
+        }
+        for (interface, why) in ALLOWED {
+            if interface.starts_with("wasi:sockets/") {
+                assert!(why.starts_with("inert: every"), "{interface}: {why}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_interfaces_and_versions() {
         assert!(matches!(
-            check_import("wasi:sockets/tcp@0.2.0"),
-            Err(ImportRefusal::NotOffered { hint }) if hint.contains("raw sockets")
+            check_import("wasi:http/incoming-handler@0.2.0"),
+            Err(ImportRefusal::NotOffered { hint }) if hint.contains("outbound HTTP")
         ));
+        assert!(matches!(
+            check_import("wasi:sockets/tcp@0.3.0"),
+            Err(ImportRefusal::UnsupportedVersion { .. })
+        ));
+        assert!(check_import("wasi:sockets/tcp").is_err());
         assert!(check_import("evil:host/exec@1.0.0").is_err());
         assert!(matches!(
             check_import("hookauth:hooks/host@0.2.0"),

@@ -2,10 +2,13 @@
 //! memory limiter, and the hook's own config and secrets for the `host` imports.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result as WasmResult};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -122,15 +125,20 @@ pub struct HookState {
 
 impl HookState {
     /// A fresh state granting nothing beyond `grants`: no preopens, no environment, no
-    /// arguments, closed stdin, no sockets, no name lookups; stdout/stderr captured.
+    /// arguments, closed stdin, no socket (every address refused), no name lookups;
+    /// stdout/stderr captured.
     pub fn new(grants: Arc<Grants>, memory_cap: usize, log: Option<LogContext>) -> Self {
         let stdout = CappedPipe::new();
         let stderr = CappedPipe::new();
+        // wasi:sockets is linked (CPython imports it) but must stay inert: a raw connection
+        // would bypass allowed_hosts, which only wasi:http enforces. These are wasmtime-wasi's
+        // defaults today; they are spelled out so that a changed default cannot open them.
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
+            .socket_addr_check(refuse_every_address)
             .allow_ip_name_lookup(false)
             .build();
         Self {
@@ -150,6 +158,14 @@ impl HookState {
             log_dropped: 0,
         }
     }
+}
+
+/// The `socket_addr_check` of every hook: no address may be bound, connected or sent to.
+fn refuse_every_address(
+    _addr: SocketAddr,
+    _use: SocketAddrUse,
+) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>> {
+    Box::pin(std::future::ready(false))
 }
 
 impl WasiView for HookState {
@@ -224,5 +240,33 @@ impl hookauth::hooks::host::Host for HookState {
 
     fn secret_get(&mut self, key: String) -> Option<String> {
         self.grants.secrets.get(&key).map(|s| s.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// allow_tcp/allow_udp(false) already stop a socket from being created; the address check
+    /// is the second line of defence should one of them ever be turned on, so it must refuse
+    /// loopback and private addresses too.
+    #[tokio::test]
+    async fn the_socket_address_check_refuses_every_use_of_every_address() {
+        for addr in ["127.0.0.1:80", "[::1]:443", "10.0.0.1:25", "0.0.0.0:0"] {
+            for use_ in [
+                SocketAddrUse::TcpBind,
+                SocketAddrUse::TcpListen,
+                SocketAddrUse::TcpAccept,
+                SocketAddrUse::TcpConnect,
+                SocketAddrUse::UdpBind,
+                SocketAddrUse::UdpSend,
+                SocketAddrUse::UdpReceive,
+            ] {
+                assert!(
+                    !refuse_every_address(addr.parse().unwrap(), use_).await,
+                    "{addr} {use_:?}"
+                );
+            }
+        }
     }
 }

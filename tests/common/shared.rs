@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -50,6 +51,7 @@ pub struct Received {
 pub struct Sink {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
+    connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -88,18 +90,31 @@ impl Sink {
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let connections: Arc<AtomicUsize> = Arc::default();
+        let count = Arc::clone(&connections);
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
         Self {
             port,
             received,
+            connections,
             task,
         }
     }
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted, whatever came over them: proves that nothing reached the
+    /// port, not just that no well-formed request did.
+    #[allow(dead_code)] // tests/it does not count connections
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

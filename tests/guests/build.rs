@@ -72,31 +72,56 @@ pub fn js_spidermonkey() -> &'static Built {
     once(&CELL, || js("spidermonkey"))
 }
 
-/// guest-examples/python with componentize-py (`./build.sh`).
+fn python_build(hook: &str) -> (PathBuf, Duration) {
+    let dir = example_dir("python");
+    require_python(&dir);
+    let out = out_dir().join(format!("{hook}-py.wasm"));
+    let took = run(
+        &format!("building guest-examples/python ({hook})"),
+        Command::new("bash")
+            .current_dir(&dir)
+            .args(["build.sh", hook])
+            .arg(&out),
+    );
+    (out, took)
+}
+
+fn require_python(example: &std::path::Path) {
+    require_tool(
+        "Python",
+        &example.join(".venv/bin/componentize-py"),
+        "componentize-py in guest-examples/python/.venv",
+    );
+}
+
+/// guest-examples/python's analytics hook with componentize-py (`./build.sh analytics`).
 pub fn python() -> &'static Built {
     static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || python_build("analytics"))
+}
+
+/// guest-examples/python's collector hook, outbound HTTP (`./build.sh collector`).
+pub fn python_collector() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || python_build("collector"))
+}
+
+/// tests/fixtures/hooks/python/raw_socket.py, the hostile guest trying raw sockets: the `hook`
+/// world without --stub-wasi, so it imports wasi:sockets like any CPython component.
+pub fn python_raw_socket() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
     once(&CELL, || {
-        let dir = example_dir("python");
-        let tool = dir.join(".venv/bin/componentize-py");
-        require_tool(
-            "Python",
-            &tool,
-            "componentize-py in guest-examples/python/.venv",
-        );
-        let out = out_dir().join("analytics-py.wasm");
+        let example = example_dir("python");
+        require_python(&example);
+        let fixture =
+            std::path::Path::new(crate::support::CRATE_DIR).join("tests/fixtures/hooks/python");
+        let out = out_dir().join("raw-socket-py.wasm");
         let took = run(
-            "building guest-examples/python",
-            Command::new(&tool)
-                .current_dir(&dir)
-                .args([
-                    "-d",
-                    "../../wit/v0.1.0",
-                    "-w",
-                    "hook",
-                    "componentize",
-                    "--stub-wasi",
-                ])
-                .args(["analytics", "-o"])
+            "building tests/fixtures/hooks/python/raw_socket.py",
+            Command::new(example.join(".venv/bin/componentize-py"))
+                .current_dir(&fixture)
+                .args(["-d", "../../../../wit/v0.1.0", "-w", "hook", "componentize"])
+                .args(["raw_socket", "-o"])
                 .arg(&out),
         );
         (out, took)

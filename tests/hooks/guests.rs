@@ -124,6 +124,7 @@ async fn outbound_http_to_a_host_not_on_the_list_is_refused_before_connecting() 
     assert_eq!(failure.usage.outbound_refused.len(), 1);
     assert!(failure.usage.outbound_refused[0].contains("localhost"));
     assert!(sink.received().is_empty());
+    assert_eq!(sink.connections(), 0);
     assert!(
         logs.all()
             .iter()

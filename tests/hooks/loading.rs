@@ -16,19 +16,22 @@ fn problems(err: LoadError) -> Vec<(String, ProblemKind)> {
 async fn a_forbidden_import_is_rejected_at_load_naming_the_import() {
     let dir = HookDir::new()
         .hook("10-ok", &fixture("log-ok"))
-        .hook("20-sockets", &fixture("forbidden-imports"));
+        .hook("20-forbidden", &fixture("forbidden-imports"));
     let err = HookHost::load(&dir.settings())
         .await
         .err()
         .expect("strict load fails");
     let text = err.to_string();
     assert!(
-        text.contains("20-sockets.wasm: imports `wasi:sockets/network@0.2.0`"),
+        text.contains("20-forbidden.wasm: imports `wasi:http/incoming-handler@0.2.0`"),
         "{text}"
     );
-    assert!(text.contains("raw sockets are not offered"), "{text}");
     assert!(
-        text.contains("20-sockets.wasm: imports `evil:host/exec@1.0.0`"),
+        text.contains("hooks may only make outbound HTTP requests"),
+        "{text}"
+    );
+    assert!(
+        text.contains("20-forbidden.wasm: imports `evil:host/exec@1.0.0`"),
         "{text}"
     );
     assert_eq!(err.problems().len(), 2, "{text}");
@@ -38,14 +41,14 @@ async fn a_forbidden_import_is_rejected_at_load_naming_the_import() {
 async fn lenient_mode_skips_bad_hooks_and_keeps_the_good_ones() {
     let dir = HookDir::new()
         .hook("10-ok", &fixture("log-ok"))
-        .hook("20-sockets", &fixture("forbidden-imports"));
+        .hook("20-forbidden", &fixture("forbidden-imports"));
     let mut settings = dir.settings();
     settings.lenient = true;
     let host = HookHost::load(&settings).await.unwrap();
     let names: Vec<_> = host.hooks().iter().map(|h| h.name()).collect();
     assert_eq!(names, ["10-ok"]);
     assert_eq!(host.skipped().len(), 2);
-    assert!(host.skipped().iter().all(|p| p.file == "20-sockets.wasm"));
+    assert!(host.skipped().iter().all(|p| p.file == "20-forbidden.wasm"));
 }
 
 #[tokio::test]
@@ -55,7 +58,7 @@ async fn every_problem_is_listed_file_by_file() {
         .hook("10-ok", &fixture("log-ok"))
         .hook("20-core", &core_module)
         .file("30-text.wasm", b"(component)")
-        .hook("40-sockets", &fixture("forbidden-imports"))
+        .hook("40-forbidden", &fixture("forbidden-imports"))
         .hook("50-no-handler", &wat::parse_str("(component)").unwrap())
         .manifest(
             r#"
@@ -77,7 +80,7 @@ async fn every_problem_is_listed_file_by_file() {
         "10-ok.wasm",
         "20-core.wasm",
         "30-text.wasm",
-        "40-sockets.wasm",
+        "40-forbidden.wasm",
         "50-no-handler.wasm",
     ] {
         assert!(files.contains(&file), "{file} missing from {found:#?}");

@@ -200,7 +200,7 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("wasi:sockets"),
+        String::from_utf8_lossy(&out.stderr).contains("wasi:http/incoming-handler"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
