@@ -15,6 +15,9 @@
 #[path = "../tests/guests/build.rs"]
 mod build;
 #[allow(dead_code)]
+#[path = "../tests/common/hook_support.rs"]
+mod hook_support;
+#[allow(dead_code)]
 #[path = "../tests/common/shared.rs"]
 mod shared;
 #[allow(dead_code)]

@@ -9,6 +9,9 @@
 
 mod build;
 // Shared with tests/hooks and tests/it; this suite uses the sink, not the Rust/WAT builders.
+#[allow(dead_code)]
+#[path = "../common/hook_support.rs"]
+mod hook_support;
 mod server;
 #[allow(dead_code)]
 #[path = "../common/shared.rs"]
