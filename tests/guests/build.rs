@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::{example_dir, out_dir, read, require_command, require_tool, run};
+use crate::support::{
+    example_dir, out_dir, read, require_command, require_tool, require_wasip2_target, run,
+};
 
 /// A built component.
 pub struct Built {
@@ -33,16 +35,7 @@ fn js(engine: &str) -> (PathBuf, Duration) {
     require_command("JavaScript", "node", "--version");
     require_command("JavaScript", "wasm-tools", "--version");
     // build.sh compiles the Rust HTTP shim for wasm32-wasip2.
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    require_tool(
-        "JavaScript",
-        &PathBuf::from(sysroot).join("lib/rustlib/wasm32-wasip2"),
-        "the Rust target wasm32-wasip2, for http-shim/",
-    );
+    require_wasip2_target("JavaScript");
     require_tool(
         "JavaScript",
         &dir.join("node_modules/.bin/jco"),

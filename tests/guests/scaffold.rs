@@ -9,7 +9,9 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::server::{Server, hookauth};
-use crate::support::{CRATE_DIR, example_dir, require_command, require_tool, run};
+use crate::support::{
+    CRATE_DIR, example_dir, require_command, require_tool, require_wasip2_target, run,
+};
 
 /// Runs `hookauth hooks new NAME --lang LANG` in a fresh directory; returns it and the project.
 fn hooks_new(name: &str, lang: &str) -> (tempfile::TempDir, PathBuf) {
@@ -92,16 +94,7 @@ async fn deploy_and_fire(wasm: &Path, project: &Path, name: &str) {
 async fn rust_scaffold_builds_as_is_and_fires_on_registration() {
     let name = "greet-rust";
     let (_work, project) = hooks_new(name, "rust");
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap();
-    require_tool(
-        "Rust",
-        &PathBuf::from(sysroot).join("lib/rustlib/wasm32-wasip2"),
-        "the Rust target wasm32-wasip2",
-    );
+    require_wasip2_target("Rust");
     // The README's `cargo build --release`; only the target directory is the test run's, so
     // wit-bindgen is compiled once, not on every run.
     let target = Path::new(CRATE_DIR).join("target/scaffold-rust");

@@ -43,6 +43,20 @@ pub fn require_command(lang: &str, program: &str, version_arg: &str) {
     );
 }
 
+/// Fails the test, naming the install script, when rustup's wasm32-wasip2 target is missing.
+pub fn require_wasip2_target(lang: &str) {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    require_tool(
+        lang,
+        &PathBuf::from(sysroot).join("lib/rustlib/wasm32-wasip2"),
+        "the Rust target wasm32-wasip2",
+    );
+}
+
 /// Runs a build command; panics with its output when it fails. Returns how long it took.
 pub fn run(what: &str, cmd: &mut Command) -> std::time::Duration {
     let started = Instant::now();
