@@ -5,9 +5,9 @@
 
 use serde_json::json;
 
-use crate::build;
 use crate::server::{PASSWORD, Server};
 use crate::support::{HookDir, Sink};
+use crate::{build, javascript};
 
 /// The token in an email's `link` (`https://...?token=T`, URL-encoded by the hook).
 fn token_of(email: &serde_json::Value) -> String {
@@ -22,24 +22,13 @@ fn token_of(email: &serde_json::Value) -> String {
 async fn js_python_and_c_hooks_fire_on_real_flows_over_http() {
     let (js, python, c) = (build::js_quickjs(), build::python(), build::c());
     let sink = Sink::start().await;
-    let port = sink.port;
     let dir = HookDir::new()
         .hook("10-audit-c", &c.bytes)
         .hook("30-email-js", &js.bytes)
         .hook("40-analytics", &python.bytes)
         .manifest(&format!(
-            r#"
-            [hooks.30-email-js]
-            memory_mib = 64
-            timeout_ms = 5000
-            allowed_hosts = ["127.0.0.1:{port}"]
-            config = {{ url = "http://127.0.0.1:{port}/send", verify_url = "https://app.example/verify", reset_url = "https://app.example/reset" }}
-            secrets = {{ api_key = "TEST_MAILER_KEY" }}
-
-            [hooks.40-analytics]
-            memory_mib = 64
-            timeout_ms = 5000
-            "#
+            "{}\n[hooks.40-analytics]\nmemory_mib = 64\ntimeout_ms = 5000\n",
+            javascript::email_entry(sink.port, "127.0.0.1")
         ));
     let server = Server::start(dir.dir.path(), &[("TEST_MAILER_KEY", "key-123")]);
 

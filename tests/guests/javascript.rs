@@ -7,20 +7,26 @@ use hookauth::hooks::{FailureKind, HookHost};
 use crate::build::{self, Built};
 use crate::support::{HookDir, Logs, Sink, send_password_reset_email, send_verification_email};
 
+/// The hooks.toml entry of the JS email hook, as `30-email-js`, sending to the sink at
+/// `http://{url_host}:{sink_port}/send` with the API key in `TEST_MAILER_KEY`.
+pub fn email_entry(sink_port: u16, url_host: &str) -> String {
+    format!(
+        r#"
+        [hooks.30-email-js]
+        memory_mib = 64
+        timeout_ms = 5000
+        allowed_hosts = ["127.0.0.1:{sink_port}"]
+        config = {{ url = "http://{url_host}:{sink_port}/send", verify_url = "https://app.example/verify", reset_url = "https://app.example/reset" }}
+        secrets = {{ api_key = "TEST_MAILER_KEY" }}
+        "#
+    )
+}
+
 fn email_dir(component: &Built, sink_port: u16, url_host: &str) -> HookDir {
     HookDir::new()
         .hook("30-email-js", &component.bytes)
         .env("TEST_MAILER_KEY", "key-123")
-        .manifest(&format!(
-            r#"
-            [hooks.30-email-js]
-            memory_mib = 64
-            timeout_ms = 5000
-            allowed_hosts = ["127.0.0.1:{sink_port}"]
-            config = {{ url = "http://{url_host}:{sink_port}/send", verify_url = "https://app.example/verify", reset_url = "https://app.example/reset" }}
-            secrets = {{ api_key = "TEST_MAILER_KEY" }}
-            "#
-        ))
+        .manifest(&email_entry(sink_port, url_host))
 }
 
 async fn sends_the_verification_and_reset_emails(component: &Built) {
