@@ -77,6 +77,11 @@ pub struct Usage {
     pub duration: Duration,
     /// Largest linear memory the guest asked for, in bytes.
     pub peak_memory: usize,
+    /// All of the instance's linear memories together at the end of the invocation, in bytes
+    /// (memories never shrink, so this is also their peak). It equals `peak_memory` for a
+    /// component with one memory; a JavaScript hook composed with its HTTP shim has two, a
+    /// C hook with the WASI adapter or a Python one may have more.
+    pub linear_memory: usize,
     /// Outbound requests sent, as `METHOD URI`.
     pub outbound_sent: Vec<String>,
     /// Outbound requests refused, with the reason.
@@ -154,6 +159,7 @@ pub(crate) async fn run(
         fuel_used: limits.fuel.saturating_sub(remaining),
         duration: started.elapsed(),
         peak_memory: state.limiter.peak_memory,
+        linear_memory: state.limiter.linear_memory,
         outbound_sent: std::mem::take(&mut state.policy.sent),
         outbound_refused: std::mem::take(&mut state.policy.refused),
     };

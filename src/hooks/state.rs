@@ -67,12 +67,16 @@ pub struct MemoryLimitExceeded {
 pub struct Limiter {
     memory_cap: usize,
     pub peak_memory: usize,
+    /// All linear memories of the store together, in bytes (see [`Usage::linear_memory`]).
+    ///
+    /// [`Usage::linear_memory`]: super::Usage::linear_memory
+    pub linear_memory: usize,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> WasmResult<bool> {
@@ -84,6 +88,9 @@ impl ResourceLimiter for Limiter {
             .into());
         }
         self.peak_memory = self.peak_memory.max(desired);
+        // Called with current = 0 when a memory is created, then on every growth: the sum of
+        // the increments is the size of all memories together (they never shrink).
+        self.linear_memory += desired.saturating_sub(current);
         Ok(true)
     }
 
@@ -149,6 +156,7 @@ impl HookState {
             limiter: Limiter {
                 memory_cap,
                 peak_memory: 0,
+                linear_memory: 0,
             },
             stdout,
             stderr,
@@ -268,5 +276,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn limiter_sums_every_memory_and_keeps_the_largest() {
+        let mut limiter = Limiter {
+            memory_cap: 16 << 20,
+            peak_memory: 0,
+            linear_memory: 0,
+        };
+        // Two memories created (current = 0), then the first one grown twice.
+        assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(limiter.memory_growing(1 << 20, 3 << 20, None).unwrap());
+        assert!(limiter.memory_growing(3 << 20, 4 << 20, None).unwrap());
+        assert_eq!(limiter.peak_memory, 4 << 20);
+        assert_eq!(limiter.linear_memory, 6 << 20);
+        // Refused growth counts for neither.
+        assert!(limiter.memory_growing(4 << 20, 17 << 20, None).is_err());
+        assert_eq!(limiter.peak_memory, 4 << 20);
+        assert_eq!(limiter.linear_memory, 6 << 20);
     }
 }
