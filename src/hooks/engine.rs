@@ -72,10 +72,25 @@ pub fn build_engine(max_concurrent: u32) -> wasmtime::Result<Engine> {
     config.concurrency_support(false);
 
     let mut pool = PoolingAllocationConfig::new();
+    // Totals sized for typical hooks (Rust: 3 core instances, 1 memory), but never below what
+    // one component may use, so the largest allowed hook always fits when it runs alone.
+    // Heavier hooks running together wait for room (see `invoke::run`).
     pool.total_component_instances(max_concurrent)
-        .total_core_instances(max_concurrent.saturating_mul(16))
-        .total_memories(max_concurrent.saturating_mul(2))
-        .total_tables(max_concurrent.saturating_mul(4))
+        .total_core_instances(
+            max_concurrent
+                .saturating_mul(16)
+                .max(POOL_CORE_INSTANCES_PER_COMPONENT),
+        )
+        .total_memories(
+            max_concurrent
+                .saturating_mul(2)
+                .max(POOL_MEMORIES_PER_COMPONENT),
+        )
+        .total_tables(
+            max_concurrent
+                .saturating_mul(4)
+                .max(POOL_TABLES_PER_COMPONENT),
+        )
         .total_stacks(max_concurrent)
         .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(POOL_MEMORIES_PER_COMPONENT)

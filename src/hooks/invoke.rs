@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use super::limits::HookLimits;
 use super::runtime::Runtime;
@@ -113,26 +113,46 @@ pub(crate) async fn run(
     let started = Instant::now();
     let deadline = started + limits.timeout;
 
-    let state = HookState::new(Arc::clone(grants), limits.memory_bytes, log.clone());
-    let mut store = Store::new(&runtime.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_fuel(limits.fuel).expect("fuel is enabled");
-    store
-        .fuel_async_yield_interval(Some(super::engine::FUEL_YIELD_INTERVAL))
-        .expect("fuel is enabled");
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Yield(1)
-        })
-    });
+    let fresh_store = || {
+        let state = HookState::new(Arc::clone(grants), limits.memory_bytes, log.clone());
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(limits.fuel).expect("fuel is enabled");
+        store
+            .fuel_async_yield_interval(Some(super::engine::FUEL_YIELD_INTERVAL))
+            .expect("fuel is enabled");
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store
+    };
+    let mut store = fresh_store();
 
     let outcome = {
         let store = &mut store;
         let work = async move {
-            let hook = pre.instantiate_async(&mut *store).await?;
+            let hook = loop {
+                // Registered before trying, so a release between the failure and the wait
+                // still wakes this one.
+                let freed = runtime.pool_freed.notified();
+                match pre.instantiate_async(&mut *store).await {
+                    Ok(hook) => break hook,
+                    // The pool is sized per slot for typical hooks; a hook with many core
+                    // instances (Python) can find it full although it holds a slot. Wait for
+                    // another invocation to end (within this one's deadline), in a fresh store:
+                    // the failed attempt's instances go back to the pool with the old one.
+                    Err(e) if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
+                        *store = fresh_store();
+                        freed.await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             let handler = hook.hookauth_hooks_handler();
             match call {
                 Call::Register => handler
@@ -164,6 +184,9 @@ pub(crate) async fn run(
         outbound_refused: std::mem::take(&mut state.policy.refused),
     };
     forward_output(state, log.as_ref(), &usage);
+    // The instances go back to the pool with the store: wake anyone waiting for room.
+    drop(store);
+    runtime.pool_freed.notify_waiters();
     (outcome, usage)
 }
 

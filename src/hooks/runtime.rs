@@ -1,7 +1,7 @@
 //! What every hook of a host shares: the engine, the linker, the epoch ticker and the slots
 //! that bound concurrent invocations. It lives as long as the longest-lived hook.
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -15,6 +15,8 @@ pub(crate) struct Runtime {
     /// One permit per pooled instance slot: an invocation waits for a slot instead of failing
     /// when all are in use.
     pub slots: Semaphore,
+    /// Signalled whenever an invocation's instances return to the pool (see `invoke::run`).
+    pub pool_freed: Notify,
     _ticker: EpochTicker,
 }
 
@@ -36,6 +38,7 @@ impl Runtime {
             engine,
             linker,
             slots: Semaphore::new(max_concurrent as usize),
+            pool_freed: Notify::new(),
             _ticker: ticker,
         })
     }

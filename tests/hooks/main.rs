@@ -8,6 +8,7 @@ mod hook_support;
 mod shared;
 mod support;
 
+mod capacity;
 mod guests;
 mod hostile;
 mod loading;
