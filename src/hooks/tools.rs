@@ -46,7 +46,10 @@ pub struct RunReport {
     pub result: String,
     pub fuel_used: u64,
     pub duration_ms: f64,
+    /// The largest linear memory the invocation reached (what `memory_mib` caps).
     pub peak_memory_bytes: usize,
+    /// All of the instance's linear memories together (JS engines have two).
+    pub linear_memory_bytes: usize,
     pub outbound_sent: Vec<String>,
     pub outbound_refused: Vec<String>,
 }
@@ -213,6 +216,7 @@ async fn invoke_report(
         fuel_used: usage.fuel_used,
         duration_ms: usage.duration.as_secs_f64() * 1000.0,
         peak_memory_bytes: usage.peak_memory,
+        linear_memory_bytes: usage.linear_memory,
         outbound_sent: usage.outbound_sent,
         outbound_refused: usage.outbound_refused,
     })

@@ -183,6 +183,10 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["result"], "ok");
     assert!(report["fuel_used"].as_u64().unwrap() > 0);
+    // A Rust guest has one linear memory: its peak is the whole.
+    let peak = report["peak_memory_bytes"].as_u64().unwrap();
+    assert!(peak >= 64 << 10, "{report}");
+    assert_eq!(report["linear_memory_bytes"].as_u64().unwrap(), peak);
     // The guest's own log line reached the log, with the host's context.
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
