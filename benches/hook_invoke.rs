@@ -107,11 +107,10 @@ async fn load_one(dir: &Path, file: &str, bytes: &[u8]) -> (HookHost, Arc<WasmHo
     (host, hook)
 }
 
-async fn latency(hook: &WasmHook, ev: &Event) {
-    for _ in 0..2_000 {
+async fn latency(hook: &WasmHook, ev: &Event, n: usize) {
+    for _ in 0..n / 10 {
         hook.invoke(ev).await.unwrap();
     }
-    let n = 20_000;
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -259,14 +258,18 @@ async fn rss_1000_in_flight(dir: &Path, welcome: &[u8]) {
     );
 }
 
-fn custom(rt: &tokio::runtime::Runtime, only_invoke: bool) {
+/// `quick`: under `cargo test` (no `--bench`), one short pass that proves every part runs.
+fn custom(rt: &tokio::runtime::Runtime, only_invoke: bool, quick: bool) {
     let release = guests();
     let tmp = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let minimal = std::fs::read(release.join("minimal.wasm")).unwrap();
         let (_host, hook) = load_one(&tmp.path().join("minimal"), "minimal.wasm", &minimal).await;
         let ev = event(EventPayload::AfterLogin { user: user() });
-        latency(&hook, &ev).await;
+        latency(&hook, &ev, if quick { 200 } else { 20_000 }).await;
+        if quick {
+            return;
+        }
         for tasks in [1, 2, 8] {
             throughput(&hook, &ev, tasks).await;
         }
@@ -302,9 +305,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // cargo bench passes --bench; cargo test does not (criterion's own test-mode rule).
+    let quick = !std::env::args().any(|a| a == "--bench");
     let only = std::env::var("HOOK_BENCH_ONLY").unwrap_or_default();
     if only != "criterion" {
-        custom(&rt, only == "invoke");
+        custom(&rt, only == "invoke", quick);
     }
     if only.is_empty() || only == "criterion" {
         criterion_benches(&rt);
