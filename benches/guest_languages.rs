@@ -43,6 +43,8 @@ mod build;
 #[allow(dead_code)]
 #[path = "../tests/common/hook_support.rs"]
 mod hook_support;
+#[path = "common/measure.rs"]
+mod measure;
 #[allow(dead_code)]
 #[path = "../tests/common/shared.rs"]
 mod shared;
@@ -54,6 +56,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use measure::{percentile, proc_kib};
 
 use criterion::{Criterion, SamplingMode};
 use hookauth::domain::Event;
@@ -168,10 +172,6 @@ const GUESTS: [Guest; 6] = [
     },
 ];
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn us(d: Duration) -> String {
     if d >= Duration::from_millis(10) {
         format!("{:.1} ms", d.as_secs_f64() * 1e3)
@@ -182,16 +182,6 @@ fn us(d: Duration) -> String {
 
 fn mib(bytes: usize) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
-}
-
-/// A `key:   N kB` line of a /proc/self file, in KiB.
-fn proc_kib(file: &str, key: &str) -> u64 {
-    std::fs::read_to_string(Path::new("/proc/self").join(file))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Resident memory now: (VmRSS, Pss) in KiB. Pss counts a page shared between mappings (a
@@ -248,8 +238,8 @@ async fn measure(guest: &Guest, n: usize, sink: &Sink) -> Option<Duration> {
         built.took.as_secs_f64(),
         built.bytes.len() as f64 / 1000.0,
         us(compile),
-        us(pct(&times, 0.5)),
-        us(pct(&times, 0.99)),
+        us(percentile(&times, 0.5)),
+        us(percentile(&times, 0.99)),
         last.fuel_used,
         mib(first.peak_memory.max(last.peak_memory)),
         mib(first.linear_memory.max(last.linear_memory)),

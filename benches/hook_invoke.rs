@@ -10,61 +10,26 @@
 //! Set `HOOK_BENCH_ONLY=criterion` or `=custom` to run one part, `=invoke` for latency and
 //! throughput only.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[allow(dead_code)]
+#[path = "../tests/common/hook_support.rs"]
+mod hook_support;
+#[path = "common/measure.rs"]
+mod measure;
+#[allow(dead_code)]
+#[path = "../tests/common/shared.rs"]
+mod shared;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use hookauth::domain::{Event, EventPayload, RequestContext, TenantId, UserSnapshot};
+use hookauth::domain::{Event, EventPayload};
 use hookauth::hooks::{HookHost, HookSettings, WasmHook};
 
-const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
-
-fn guests() -> PathBuf {
-    let target = Path::new(CRATE_DIR).join("target/guest-examples");
-    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(Path::new(CRATE_DIR).join("guest-examples/rust"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success());
-    target.join("wasm32-wasip2/release")
-}
-
-fn event(payload: EventPayload) -> Event {
-    Event {
-        id: "0190b7a4-0000-7000-8000-000000000001".into(),
-        seq: 1,
-        tenant: TenantId::default_tenant(),
-        occurred_at: 1_750_000_000_000,
-        context: RequestContext {
-            request_id: "req-1".into(),
-            client_ip: Some("203.0.113.7".into()),
-            user_agent: Some("bench".into()),
-        },
-        payload,
-    }
-}
-
-fn user() -> UserSnapshot {
-    UserSnapshot {
-        id: "0190b7a4-0000-7000-8000-000000000001".into(),
-        email: "ada@example.com".into(),
-        is_active: true,
-        is_verified: true,
-        is_superuser: false,
-        roles: vec!["member".into()],
-        profile: serde_json::Map::new(),
-    }
-}
+use hook_support::{event, user};
+use measure::{percentile, proc_kib};
+use shared::guest;
 
 /// Appends a custom section, so that copies of one component have distinct hashes (and
 /// distinct cache entries) while staying the same program.
@@ -83,20 +48,7 @@ fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
 }
 
 fn rss_kib() -> u64 {
-    status_kib("VmRSS:")
-}
-
-fn status_kib(key: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    proc_kib("status", "VmRSS:")
 }
 
 async fn load_one(dir: &Path, file: &str, bytes: &[u8]) -> (HookHost, Arc<WasmHook>) {
@@ -150,14 +102,13 @@ async fn throughput(hook: &Arc<WasmHook>, ev: &Event, tasks: usize) {
 }
 
 async fn startup_20_cached(dir: &Path) {
-    let release = guests();
-    let sources = ["minimal", "audit_log", "welcome_email"];
+    let sources = ["minimal", "audit-log"];
     let hooks_dir = dir.join("twenty");
     std::fs::create_dir_all(&hooks_dir).unwrap();
     let mut manifest = String::new();
     for i in 0..20u32 {
         let src = sources[i as usize % 2]; // minimal and audit-log: no config needed
-        let bytes = std::fs::read(release.join(format!("{src}.wasm"))).unwrap();
+        let bytes = guest(src);
         std::fs::write(
             hooks_dir.join(format!("{i:02}-{src}.wasm")),
             distinct(&bytes, i),
@@ -246,7 +197,7 @@ async fn rss_1000_in_flight(dir: &Path, welcome: &[u8]) {
     server.abort();
     println!(
         "virtual memory reserved with the default pool (1,000 slots): {} GiB",
-        status_kib("VmSize:") >> 20
+        proc_kib("status", "VmSize:") >> 20
     );
     println!(
         "resident memory, 1,000 welcome-email invocations in flight at once (each waiting 3 s on \
@@ -260,10 +211,9 @@ async fn rss_1000_in_flight(dir: &Path, welcome: &[u8]) {
 
 /// `quick`: under `cargo test` (no `--bench`), one short pass that proves every part runs.
 fn custom(rt: &tokio::runtime::Runtime, only_invoke: bool, quick: bool) {
-    let release = guests();
     let tmp = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        let minimal = std::fs::read(release.join("minimal.wasm")).unwrap();
+        let minimal = guest("minimal");
         let (_host, hook) = load_one(&tmp.path().join("minimal"), "minimal.wasm", &minimal).await;
         let ev = event(EventPayload::AfterLogin { user: user() });
         latency(&hook, &ev, if quick { 200 } else { 20_000 }).await;
@@ -277,15 +227,14 @@ fn custom(rt: &tokio::runtime::Runtime, only_invoke: bool, quick: bool) {
             return;
         }
         startup_20_cached(tmp.path()).await;
-        let welcome = std::fs::read(release.join("welcome_email.wasm")).unwrap();
+        let welcome = guest("welcome-email");
         rss_1000_in_flight(tmp.path(), &welcome).await;
     });
 }
 
 fn criterion_benches(rt: &tokio::runtime::Runtime) {
-    let release = guests();
     let tmp = tempfile::tempdir().unwrap();
-    let minimal = std::fs::read(release.join("minimal.wasm")).unwrap();
+    let minimal = guest("minimal");
     let (_host, hook) = rt.block_on(load_one(
         &tmp.path().join("minimal"),
         "minimal.wasm",
