@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hookauth::domain::{Event, EventPayload, RequestContext, TenantId, UserSnapshot};
-use hookauth::hooks::HookSettings;
+use hookauth::hooks::{FailureKind, HookFailure, HookSettings};
 use tempfile::TempDir;
 
 /// A hooks directory being put together.
@@ -113,6 +113,15 @@ pub fn send_password_reset_email(token: &str) -> Event {
         email: "ada@example.com".into(),
         token: token.into(),
     })
+}
+
+/// The message of a hook's `err(...)`; panics (naming what happened instead) on any other
+/// failure: a trap is not the hook reporting a problem.
+pub fn guest_error(failure: &HookFailure) -> &str {
+    match &failure.kind {
+        FailureKind::GuestError(message) => message,
+        other => panic!("expected the guest to report an error, got {other:?}: {failure:?}"),
+    }
 }
 
 /// One tracing event, flattened.

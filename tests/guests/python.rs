@@ -6,7 +6,7 @@ use hookauth::domain::{Event, EventKind};
 use hookauth::hooks::{FailureKind, HookHost};
 
 use crate::build::{self, Built};
-use crate::support::{HookDir, Logs, Sink, after_login, after_oauth_login};
+use crate::support::{HookDir, Logs, Sink, after_login, after_oauth_login, guest_error};
 
 /// The `record` field of the hook's log line, as JSON. The host logs guest fields as the
 /// `Debug` form of `Vec<(String, String)>`; the record is the one JSON object in it.
@@ -149,13 +149,11 @@ async fn python_collector_is_refused_a_host_not_on_its_list() {
     let dir = collector_dir(sink.port, &format!("http://localhost:{}/send", sink.port));
     let host = HookHost::load(&dir.settings()).await.unwrap();
     let failure = host.hooks()[0].invoke(&after_login()).await.unwrap_err();
-    match &failure.kind {
-        FailureKind::GuestError(m) => assert!(
-            m.contains("localhost") && m.contains("HttpRequestDenied"),
-            "the guest should report the refusal: {m}"
-        ),
-        other => panic!("expected the guest to report the refusal, got {other:?}"),
-    }
+    let m = guest_error(&failure);
+    assert!(
+        m.contains("localhost") && m.contains("HttpRequestDenied"),
+        "the guest should report the refusal: {m}"
+    );
     assert_eq!(failure.usage.outbound_refused.len(), 1, "{failure:?}");
     assert!(
         failure.usage.outbound_refused[0].contains("not in the hook's allowed_hosts"),
@@ -176,13 +174,11 @@ async fn python_collector_fails_on_a_non_2xx_answer() {
     );
     let host = HookHost::load(&dir.settings()).await.unwrap();
     let failure = host.hooks()[0].invoke(&after_login()).await.unwrap_err();
-    match &failure.kind {
-        FailureKind::GuestError(m) => assert!(
-            m.contains("/collect") && m.contains("answered 404"),
-            "the guest should report the status: {m}"
-        ),
-        other => panic!("expected the guest to report the status, got {other:?}"),
-    }
+    let m = guest_error(&failure);
+    assert!(
+        m.contains("/collect") && m.contains("answered 404"),
+        "the guest should report the status: {m}"
+    );
     assert_eq!(failure.usage.outbound_sent.len(), 1, "{failure:?}");
     assert!(sink.received().is_empty());
 }
