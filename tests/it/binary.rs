@@ -21,6 +21,16 @@ fn hookauth(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// The JSON a successful command printed (its stderr on failure).
+fn success_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[tokio::test]
 async fn serve_announces_its_address_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,12 +159,7 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
         .arg(&audit)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = success_json(&out);
     assert_eq!(report["hook"], "10-audit");
     assert_eq!(report["wit"], "hookauth:hooks/handler@0.1.0");
     assert!(
@@ -175,12 +180,7 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
         .arg(&audit)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = success_json(&out);
     assert_eq!(report["result"], "ok");
     assert!(report["fuel_used"].as_u64().unwrap() > 0);
     // A Rust guest has one linear memory: its peak is the whole.
