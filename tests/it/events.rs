@@ -134,12 +134,7 @@ async fn failed_requests_emit_nothing(backend: Backend) {
     .await;
     app.post("/refresh", json!({"refresh_token": "garbage"}))
         .await;
-    let stored = app
-        .flows
-        .store
-        .events_of_tenant(&TenantId::default_tenant())
-        .await
-        .unwrap();
+    let stored = app.stored_events().await;
     assert_eq!(stored.len(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(app.recorder.kinds(), [EventKind::AfterRegister]);
@@ -156,12 +151,7 @@ async fn an_event_survives_a_restart_between_commit_and_delivery(backend: Backen
     .await;
     first.register("durable@example.com").await;
     let database = first.database();
-    let stored = first
-        .flows
-        .store
-        .events_of_tenant(&TenantId::default_tenant())
-        .await
-        .unwrap();
+    let stored = first.stored_events().await;
     assert_eq!(stored, [(EventKind::AfterRegister, "pending".to_owned())]);
     assert_eq!(
         first.recorder.count(),
@@ -185,12 +175,7 @@ async fn an_event_survives_a_restart_between_commit_and_delivery(backend: Backen
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(second.recorder.count(), 1, "delivered exactly once");
-    let stored = second
-        .flows
-        .store
-        .events_of_tenant(&TenantId::default_tenant())
-        .await
-        .unwrap();
+    let stored = second.stored_events().await;
     assert_eq!(stored, [(EventKind::AfterRegister, "delivered".to_owned())]);
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hookauth::app::{Application, Launch};
 use hookauth::config::{Config, Overrides};
-use hookauth::domain::{Event, EventKind};
+use hookauth::domain::{Event, EventKind, TenantId};
 use hookauth::events::{EventHandler, HandlerError, HandlerRegistry};
 use hookauth::flows::{Clock, Flows};
 use reqwest::{Method, StatusCode};
@@ -406,6 +406,15 @@ impl TestApp {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         send(&self.http, method, self.url(path), token, body).await
+    }
+
+    /// The default tenant's recorded events (kind, status), in commit order.
+    pub async fn stored_events(&self) -> Vec<(EventKind, String)> {
+        self.flows
+            .store
+            .events_of_tenant(&TenantId::default_tenant())
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookauth::domain::{EventKind, TenantId};
+use hookauth::domain::EventKind;
 use reqwest::StatusCode;
 
 use crate::helpers::{Backend, Options, TestApp};
@@ -131,12 +131,7 @@ async fn hooks_fire_in_order_and_misbehaving_hooks_change_nothing(backend: Backe
     // The server kept serving throughout.
     let access = login["access_token"].as_str().unwrap();
     assert_eq!(app.get("/me", access).await.0, StatusCode::OK);
-    let stored = app
-        .flows
-        .store
-        .events_of_tenant(&TenantId::default_tenant())
-        .await
-        .unwrap();
+    let stored = app.stored_events().await;
     assert_eq!(stored.len(), 2);
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use hookauth::domain::{EventKind, TenantId};
+use hookauth::domain::EventKind;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -111,11 +111,6 @@ async fn replicas_deliver_each_event_once() {
         }
     }
     assert_eq!(ids.len(), 30);
-    let stored = a
-        .flows
-        .store
-        .events_of_tenant(&TenantId::default_tenant())
-        .await
-        .unwrap();
+    let stored = a.stored_events().await;
     assert!(stored.iter().all(|(_, status)| status == "delivered"));
 }
