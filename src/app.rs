@@ -13,7 +13,9 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
 use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher};
-use crate::events::{Dispatcher, DispatcherSettings, HandlerRegistry};
+use crate::events::{
+    ChainedSources, Dispatcher, DispatcherSettings, HandlerRegistry, HandlerSource,
+};
 use crate::flows::{Clock, FlowSettings, Flows};
 use crate::hooks::{HookHost, HookSettings};
 use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
@@ -105,7 +107,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     max_body_bytes: usize,
-    registry: Arc<HandlerRegistry>,
+    registry: Arc<dyn HandlerSource>,
     dispatcher: Option<DispatcherSettings>,
 }
 
@@ -135,7 +137,7 @@ async fn load_hooks(
     config: &Config,
     extra: HandlerRegistry,
     env: Option<HashMap<String, String>>,
-) -> Result<HandlerRegistry, AppError> {
+) -> Result<Arc<dyn HandlerSource>, AppError> {
     let mut registry = HandlerRegistry::new();
     let dir = match &config.hooks.dir {
         Some(dir) if !dir.is_dir() => {
@@ -166,8 +168,10 @@ async fn load_hooks(
         }
         None => tracing::info!("no hooks directory: serving without hooks"),
     }
-    registry.extend(extra);
-    Ok(registry)
+    Ok(Arc::new(ChainedSources(vec![
+        Arc::new(registry),
+        Arc::new(extra),
+    ])))
 }
 
 impl Application {
@@ -197,7 +201,7 @@ impl Application {
             listener,
             state,
             max_body_bytes: config.security.max_body_bytes,
-            registry: Arc::new(registry),
+            registry,
             dispatcher,
         })
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::{EventHandler, HandlerRegistry};
+use super::{EventHandler, HandlerSource};
 use crate::domain::UnixMillis;
 use crate::flows::Clock;
 use crate::store::{Dialect, EventRecord, Store, StoreResult};
@@ -50,7 +50,7 @@ impl Default for DispatcherSettings {
 
 pub struct Dispatcher {
     store: Store,
-    registry: Arc<HandlerRegistry>,
+    registry: Arc<dyn HandlerSource>,
     settings: DispatcherSettings,
     clock: Clock,
     wake: Arc<Notify>,
@@ -64,7 +64,7 @@ const FAILED_SECRET_RETENTION_MS: i64 = 24 * 3600 * 1000;
 impl Dispatcher {
     pub fn new(
         store: Store,
-        registry: Arc<HandlerRegistry>,
+        registry: Arc<dyn HandlerSource>,
         settings: DispatcherSettings,
         clock: Clock,
     ) -> Self {
@@ -144,13 +144,13 @@ impl Dispatcher {
         let handlers: Vec<Arc<dyn EventHandler>> = self
             .registry
             .handlers_for(&event.tenant, event.kind())
+            .into_iter()
             .filter(|h| {
                 record
                     .pending_handlers
                     .as_ref()
                     .is_none_or(|pending| pending.iter().any(|p| p == h.name()))
             })
-            .cloned()
             .collect();
         let mut failed = Vec::new();
         let mut last_error = String::new();

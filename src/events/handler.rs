@@ -28,7 +28,26 @@ pub trait EventHandler: Send + Sync {
 #[error("{0}")]
 pub struct HandlerError(pub String);
 
-/// Handlers by tenant, each tenant's in registration order.
+/// Where the dispatcher finds an event's handlers. It is asked at delivery time, not once at
+/// start, so a hook deployed, replaced or removed while serving applies to the next event.
+pub trait HandlerSource: Send + Sync {
+    /// The handlers that receive `kind` for `tenant`, in delivery order.
+    fn handlers_for(&self, tenant: &TenantId, kind: EventKind) -> Vec<Arc<dyn EventHandler>>;
+}
+
+/// Several sources, asked in turn: the hook host's hooks first, then handlers a caller added.
+pub struct ChainedSources(pub Vec<Arc<dyn HandlerSource>>);
+
+impl HandlerSource for ChainedSources {
+    fn handlers_for(&self, tenant: &TenantId, kind: EventKind) -> Vec<Arc<dyn EventHandler>> {
+        self.0
+            .iter()
+            .flat_map(|s| s.handlers_for(tenant, kind))
+            .collect()
+    }
+}
+
+/// A fixed set of handlers by tenant, each tenant's in registration order.
 #[derive(Default, Clone)]
 pub struct HandlerRegistry {
     by_tenant: HashMap<TenantId, Vec<Arc<dyn EventHandler>>>,
@@ -43,19 +62,6 @@ impl HandlerRegistry {
         self.by_tenant.entry(tenant).or_default().push(handler);
     }
 
-    /// The handlers that receive `kind` for `tenant`, in registration order.
-    pub fn handlers_for(
-        &self,
-        tenant: &TenantId,
-        kind: EventKind,
-    ) -> impl Iterator<Item = &Arc<dyn EventHandler>> {
-        self.by_tenant
-            .get(tenant)
-            .into_iter()
-            .flatten()
-            .filter(move |h| h.handles(kind))
-    }
-
     /// Appends `other`'s handlers after this registry's, tenant by tenant.
     pub fn extend(&mut self, other: HandlerRegistry) {
         for (tenant, handlers) in other.by_tenant {
@@ -65,5 +71,17 @@ impl HandlerRegistry {
 
     pub fn is_empty(&self) -> bool {
         self.by_tenant.values().all(Vec::is_empty)
+    }
+}
+
+impl HandlerSource for HandlerRegistry {
+    fn handlers_for(&self, tenant: &TenantId, kind: EventKind) -> Vec<Arc<dyn EventHandler>> {
+        self.by_tenant
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter(|h| h.handles(kind))
+            .cloned()
+            .collect()
     }
 }

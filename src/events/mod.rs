@@ -8,4 +8,4 @@ pub mod dispatcher;
 pub mod handler;
 
 pub use dispatcher::{Dispatcher, DispatcherSettings};
-pub use handler::{EventHandler, HandlerError, HandlerRegistry};
+pub use handler::{ChainedSources, EventHandler, HandlerError, HandlerRegistry, HandlerSource};
