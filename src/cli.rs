@@ -70,10 +70,38 @@ pub enum UserCommand {
     },
 }
 
+/// Which running server a command manages: its URL, and the bearer token from the
+/// environment (never an argument: arguments show in process lists and shell history).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The server's base URL (env: HOOKAUTH_SERVER; default http://127.0.0.1:8000). The token
+    /// is read from HOOKAUTH_TOKEN: the operator token, or a tenant admin's access token.
+    #[arg(long, env = "HOOKAUTH_SERVER", default_value = crate::remote::DEFAULT_SERVER)]
+    pub server: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TenantCommand {
-    /// Create a tenant, served at /t/NAME/api/v1/auth.
-    Create { name: String },
+    /// Create a tenant, served at /t/NAME/api/v1/auth. With --server, through a running
+    /// server's API (operator token in HOOKAUTH_TOKEN); otherwise in the configured database.
+    Create {
+        name: String,
+        /// The server's base URL; omit to write the configured database directly.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// List tenants through a running server's API (operator token in HOOKAUTH_TOKEN).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a tenant with its users, sessions, events and hooks, through a running server's
+    /// API (operator token in HOOKAUTH_TOKEN).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +116,39 @@ pub enum HooksCommand {
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Deploy (or replace) a tenant's hook on a running server: the server validates and
+    /// compiles it before answering, and every replica applies it at once.
+    Deploy {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The hook's name (kebab-case).
+        #[arg(long)]
+        name: String,
+        /// The tenant (default: the default tenant).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// A JSON object with the hooks.toml keys: events, order, fuel, memory_mib,
+        /// timeout_ms, allowed_hosts, config, secrets.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List a tenant's hooks on a running server (platform hooks too), one JSON object a line.
+    List {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Remove a tenant's hook from a running server.
+    Rm {
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// List events whose delivery failed for good.
     Failures {

@@ -13,4 +13,5 @@ pub mod events;
 pub mod flows;
 pub mod hooks;
 pub mod http;
+pub mod remote;
 pub mod store;

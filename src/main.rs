@@ -5,11 +5,12 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use hookauth::app::{Application, Launch, build_flows};
-use hookauth::cli::{Cli, Command, HooksCommand, TenantCommand, UserCommand};
+use hookauth::cli::{Cli, Command, HooksCommand, ServerArgs, TenantCommand, UserCommand};
 use hookauth::config::{Config, Overrides};
 use hookauth::domain::{Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
 use hookauth::hooks::{scaffold, tools};
+use hookauth::remote::{Remote, Token};
 
 /// Errors are printed as one `error: ...` line with their causes, never with a backtrace
 /// (which anyhow would add whenever RUST_BACKTRACE is set): they are for operators.
@@ -74,6 +75,10 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // Commands that manage a running server through its API: no local configuration.
+    if is_remote(&cli.command) {
+        return run_remote(&cli.command).await;
+    }
     let mut overrides = Overrides {
         database_url: cli.database_url.clone(),
         ..Overrides::default()
@@ -110,7 +115,7 @@ async fn run() -> anyhow::Result<()> {
             println!("superuser {} created with id {}", user.email, user.id);
         }
         Command::Tenant {
-            command: TenantCommand::Create { name },
+            command: TenantCommand::Create { name, server: None },
         } => {
             let tenant = TenantId::parse(&name).map_err(anyhow::Error::msg)?;
             let flows = build_flows(&config, Clock::System).await?;
@@ -121,6 +126,7 @@ async fn run() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create tenant {tenant}"))?;
             println!("tenant {tenant} created: /t/{tenant}/api/v1/auth");
         }
+        Command::Tenant { .. } => unreachable!("remote commands are handled above"),
         Command::Hooks {
             command:
                 HooksCommand::Check {
@@ -197,11 +203,119 @@ async fn run() -> anyhow::Result<()> {
                 }
                 HooksCommand::Check { .. }
                 | HooksCommand::Run { .. }
-                | HooksCommand::New { .. } => {
+                | HooksCommand::New { .. }
+                | HooksCommand::Deploy { .. }
+                | HooksCommand::List { .. }
+                | HooksCommand::Rm { .. } => {
                     unreachable!("handled above")
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Whether `command` acts on a running server through its API rather than on local
+/// configuration and a database.
+fn is_remote(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Hooks {
+            command: HooksCommand::Deploy { .. }
+                | HooksCommand::List { .. }
+                | HooksCommand::Rm { .. }
+        } | Command::Tenant {
+            command: TenantCommand::Create {
+                server: Some(_),
+                ..
+            } | TenantCommand::List { .. }
+                | TenantCommand::Delete { .. }
+        }
+    )
+}
+
+/// Runs a command chosen by [`is_remote`].
+async fn run_remote(command: &Command) -> anyhow::Result<()> {
+    let remote = |server: &str| -> anyhow::Result<Remote> {
+        let token = std::env::var("HOOKAUTH_TOKEN").ok().and_then(Token::new);
+        Ok(Remote::new(server, token)?)
+    };
+    let tenant = |t: &str| TenantId::parse(t).map_err(anyhow::Error::msg);
+    match command {
+        Command::Hooks {
+            command:
+                HooksCommand::Deploy {
+                    file,
+                    name,
+                    tenant: t,
+                    manifest,
+                    server: ServerArgs { server },
+                },
+        } => {
+            let t = tenant(t)?;
+            let done = remote(server)?
+                .deploy(&t, name, file, manifest.as_deref())
+                .await?;
+            let verb = if done.created { "deployed" } else { "replaced" };
+            eprintln!("hook {name} {verb} in tenant {t}");
+            println!("{}", serde_json::to_string_pretty(&done.hook)?);
+        }
+        Command::Hooks {
+            command:
+                HooksCommand::List {
+                    tenant: t,
+                    server: ServerArgs { server },
+                },
+        } => {
+            for hook in remote(server)?.list_hooks(&tenant(t)?).await? {
+                println!("{}", serde_json::to_string(&hook)?);
+            }
+        }
+        Command::Hooks {
+            command:
+                HooksCommand::Rm {
+                    name,
+                    tenant: t,
+                    server: ServerArgs { server },
+                },
+        } => {
+            let t = tenant(t)?;
+            remote(server)?.remove_hook(&t, name).await?;
+            println!("hook {name} removed from tenant {t}");
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    name,
+                    server: Some(server),
+                },
+        } => {
+            let t = tenant(name)?;
+            remote(server)?.create_tenant(&t).await?;
+            println!("tenant {t} created: /t/{t}/api/v1/auth");
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::List {
+                    server: ServerArgs { server },
+                },
+        } => {
+            for t in remote(server)?.list_tenants().await? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Delete {
+                    name,
+                    server: ServerArgs { server },
+                },
+        } => {
+            let t = tenant(name)?;
+            remote(server)?.delete_tenant(&t).await?;
+            println!("tenant {t} deleted");
+        }
+        _ => unreachable!("is_remote() chose only the commands above"),
     }
     Ok(())
 }
