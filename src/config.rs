@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::domain::{FieldType, PasswordPolicy, ProfileSchema};
+use crate::store::DatabaseUrl;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -37,7 +38,7 @@ pub struct Config {
     /// Address the HTTP server listens on.
     pub bind: String,
     /// `sqlite://FILE` (embedded default) or `postgres://...` (scale-out).
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// HMAC key for access tokens, at least 32 bytes. Unset: a random key per process.
     pub secret_key: Option<Secret>,
     pub hooks: HooksConfig,
@@ -57,7 +58,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8000".into(),
-            database_url: "sqlite://hookauth.db".into(),
+            database_url: DatabaseUrl::from("sqlite://hookauth.db"),
             secret_key: None,
             hooks: HooksConfig::default(),
             database: DatabaseConfig::default(),
@@ -512,7 +513,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.bind, "127.0.0.1:9");
-        assert_eq!(config.database_url, "sqlite://env.db");
+        assert_eq!(config.database_url.expose(), "sqlite://env.db");
         assert_eq!(config.jwt.leeway_seconds, 7);
         assert_eq!(config.jwt.issuer.as_deref(), Some("me"));
     }

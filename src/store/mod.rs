@@ -11,6 +11,7 @@ mod roles;
 mod sessions;
 mod tenants;
 mod tokens;
+mod url;
 mod users;
 
 use std::str::FromStr;
@@ -27,14 +28,15 @@ pub use lockout::LockoutPolicy;
 pub use outbox::{EventRecord, FailedEvent, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};
+pub use url::DatabaseUrl;
 pub use users::NewUser;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("already exists")]
     Conflict,
-    #[error("unsupported database url {0:?}: use sqlite://FILE or postgres://...")]
-    UnsupportedUrl(String),
+    #[error("unsupported database url {0}: use sqlite://FILE or postgres://...")]
+    UnsupportedUrl(DatabaseUrl),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]
@@ -62,7 +64,7 @@ pub enum Dialect {
 
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
-    pub url: String,
+    pub url: DatabaseUrl,
     pub max_connections: u32,
     /// "normal" or "full" (SQLite only).
     pub sqlite_synchronous: String,
@@ -78,7 +80,7 @@ pub struct Store {
     /// SQLITE_BUSY. PostgreSQL: the one pool.
     writer: AnyPool,
     dialect: Dialect,
-    url: String,
+    url: DatabaseUrl,
     profile_schema: Arc<ProfileSchema>,
     /// Signalled after every commit that wrote an event, so the local dispatcher delivers it
     /// without polling.
@@ -88,7 +90,7 @@ pub struct Store {
 impl Store {
     pub async fn connect(settings: &StoreSettings) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let url = settings.url.as_str();
+        let url = settings.url.expose();
         let (dialect, reader, writer) = if url.starts_with("sqlite:") {
             let url = with_create_mode(url);
             let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
@@ -125,7 +127,7 @@ impl Store {
                 .await?;
             (Dialect::Postgres, pool.clone(), pool)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            return Err(StoreError::UnsupportedUrl(settings.url.clone()));
         };
         Ok(Self {
             reader,
@@ -158,8 +160,9 @@ impl Store {
         self.dialect
     }
 
+    /// The URL with its password, for opening further connections (the listener).
     pub fn url(&self) -> &str {
-        &self.url
+        self.url.expose()
     }
 
     /// Resolves when an event has been committed through this handle.
