@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, SECRET, send};
 
-fn hookauth(dir: &std::path::Path) -> Command {
+pub(crate) fn hookauth(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookauth"));
     cmd.current_dir(dir)
         .env_remove("HOOKAUTH_TEST_POSTGRES_URL")

@@ -1,0 +1,417 @@
+//! The CLI's commands that manage a running server through its API (`tenant create|list|delete
+//! --server`, `hooks deploy|list|rm`): the real binary as client, the real binary as server,
+//! a real component built from guest-examples, HTTP over loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::binary::hookauth;
+use crate::helpers::{PASSWORD, send};
+use crate::shared::guest;
+
+const OPERATOR_TOKEN: &str = "operator-token-0123456789abcdef0123456789";
+
+/// The server binary on a fresh SQLite file, its stderr collected line by line.
+struct Server {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// A superuser of `tenant`, created with the local CLI on the server's own database.
+    fn create_superuser(&self, tenant: &str, email: &str) {
+        use std::io::Write;
+        let mut create = hookauth(self._dir.path())
+            .args([
+                "user",
+                "create-superuser",
+                "--email",
+                email,
+                "--tenant",
+                tenant,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = create.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = hookauth(dir.path())
+            .env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("server printed its address").unwrap();
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            url: format!("http://{addr}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until a log line contains every one of `parts`.
+    fn wait_for_log(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {parts:?}:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `hookauth ARGS --server URL` with `token` in HOOKAUTH_TOKEN.
+fn cli(server: &Server, token: Option<&str>, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd: Command = hookauth(dir.path());
+    cmd.env_remove("HOOKAUTH_TOKEN")
+        .env_remove("HOOKAUTH_SERVER")
+        .args(args)
+        .args(["--server", &server.url]);
+    if let Some(token) = token {
+        cmd.env("HOOKAUTH_TOKEN", token);
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failure(out: &Output) -> String {
+    assert!(!out.status.success(), "command should have failed");
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
+    let server = Server::start();
+    let components = tempfile::tempdir().unwrap();
+    let audit = components.path().join("audit.wasm");
+    std::fs::write(&audit, guest("audit-log")).unwrap();
+    let sha256 = format!("{:x}", Sha256::digest(std::fs::read(&audit).unwrap()));
+
+    // Tenants are the operator's: no token, or a wrong one, is refused with the server's code.
+    let err = failure(&cli(&server, None, &["tenant", "create", "acme"]));
+    assert!(err.contains("HTTP 401"), "{err}");
+    let err = failure(&cli(
+        &server,
+        Some("not-the-token"),
+        &["tenant", "create", "acme"],
+    ));
+    assert!(
+        err.contains("HTTP 401") || err.contains("HTTP 403"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-token"), "the token is never echoed");
+    let out = stdout(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["tenant", "create", "acme"],
+    ));
+    assert!(out.contains("tenant acme created"), "{out}");
+    let tenants = stdout(&cli(&server, Some(OPERATOR_TOKEN), &["tenant", "list"]));
+    assert!(tenants.contains("\"acme\""), "{tenants}");
+
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let manifest = components.path().join("audit.json");
+    std::fs::write(&manifest, json!({"events": ["after_register"]}).to_string()).unwrap();
+
+    // The operator deploys to acme; a second deploy of the same name replaces it.
+    let deploy = |token: &str| {
+        cli(
+            &server,
+            Some(token),
+            &[
+                "hooks",
+                "deploy",
+                audit.to_str().unwrap(),
+                "--name",
+                "audit",
+                "--tenant",
+                "acme",
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = deploy(OPERATOR_TOKEN);
+    let hook: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(hook["name"], "audit");
+    assert_eq!(hook["sha256"], sha256.as_str());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hook audit deployed in tenant acme"));
+    let out = deploy(OPERATOR_TOKEN);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hook audit replaced in tenant acme"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let listed = json_lines(&stdout(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["hooks", "list", "--tenant", "acme"],
+    )));
+    let ours: Vec<&Value> = listed.iter().filter(|h| h["name"] == "audit").collect();
+    assert_eq!(ours.len(), 1, "{listed:?}");
+    assert_eq!(ours[0]["source"], "api");
+    assert_eq!(ours[0]["sha256"], sha256.as_str());
+    // The default tenant has none of acme's hooks.
+    let default = json_lines(&stdout(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["hooks", "list"],
+    )));
+    assert!(default.iter().all(|h| h["name"] != "audit"), "{default:?}");
+
+    // The deployed hook runs for acme's events.
+    let (status, body) = send(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/t/acme/api/v1/auth/register", server.url),
+        None,
+        Some(json!({"email": "ada@acme.example", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.wait_for_log(&["audit: after_register", "acme"]);
+
+    // A file that is not a component is refused with the server's 422 and code; the hook
+    // already deployed stays.
+    let junk = components.path().join("junk.wasm");
+    std::fs::write(&junk, b"not a component").unwrap();
+    let err = failure(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &[
+            "hooks",
+            "deploy",
+            junk.to_str().unwrap(),
+            "--name",
+            "audit",
+            "--tenant",
+            "acme",
+        ],
+    ));
+    assert!(err.contains("HTTP 422"), "{err}");
+    let listed = json_lines(&stdout(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["hooks", "list", "--tenant", "acme"],
+    )));
+    assert!(
+        listed
+            .iter()
+            .any(|h| h["name"] == "audit" && h["sha256"] == sha256.as_str())
+    );
+
+    // A manifest that is not a JSON object is reported against the file, before any request.
+    let bad = components.path().join("bad.json");
+    std::fs::write(&bad, "[1, 2]").unwrap();
+    let err = failure(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &[
+            "hooks",
+            "deploy",
+            audit.to_str().unwrap(),
+            "--name",
+            "audit",
+            "--tenant",
+            "acme",
+            "--manifest",
+            bad.to_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("bad.json"), "{err}");
+
+    // Removing: once, then it is gone.
+    let out = stdout(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["hooks", "rm", "audit", "--tenant", "acme"],
+    ));
+    assert!(out.contains("hook audit removed from tenant acme"));
+    let err = failure(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["hooks", "rm", "audit", "--tenant", "acme"],
+    ));
+    assert!(err.contains("HTTP 404"), "{err}");
+
+    let out = stdout(&cli(
+        &server,
+        Some(OPERATOR_TOKEN),
+        &["tenant", "delete", "acme"],
+    ));
+    assert!(out.contains("tenant acme deleted"));
+    let (status, _) = send(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/t/acme/api/v1/auth/login", server.url),
+        None,
+        Some(json!({"email": "ada@acme.example", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted tenant is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_token_deploys_only_to_its_own_tenant_and_users_cannot() {
+    let server = Server::start();
+    for t in ["acme", "globex"] {
+        stdout(&cli(
+            &server,
+            Some(OPERATOR_TOKEN),
+            &["tenant", "create", t],
+        ));
+    }
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let login = |email: &'static str| {
+        let http = http.clone();
+        let url = url("/t/acme/api/v1/auth/login");
+        async move {
+            let (status, body) = send(
+                &http,
+                reqwest::Method::POST,
+                url,
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    server.create_superuser("acme", "admin@acme.example");
+    let admin = login("admin@acme.example").await;
+    let (status, _) = send(
+        &http,
+        reqwest::Method::POST,
+        url("/t/acme/api/v1/auth/register"),
+        None,
+        Some(json!({"email": "user@acme.example", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let plain_user = login("user@acme.example").await;
+
+    let components = tempfile::tempdir().unwrap();
+    let audit = components.path().join("audit.wasm");
+    std::fs::write(&audit, guest("audit-log")).unwrap();
+    let deploy = |token: &str, tenant: &str| {
+        cli(
+            &server,
+            Some(token),
+            &[
+                "hooks",
+                "deploy",
+                audit.to_str().unwrap(),
+                "--name",
+                "audit",
+                "--tenant",
+                tenant,
+            ],
+        )
+    };
+    // A user without hooks:manage is refused on its own tenant and on another.
+    let err = failure(&deploy(&plain_user, "acme"));
+    assert!(err.contains("HTTP 403"), "{err}");
+    let err = failure(&deploy(&plain_user, "globex"));
+    assert!(
+        err.contains("HTTP 401") || err.contains("HTTP 403"),
+        "{err}"
+    );
+    // acme's superuser deploys to acme, and only there.
+    let err = failure(&deploy(&admin, "globex"));
+    assert!(
+        err.contains("HTTP 401") || err.contains("HTTP 403"),
+        "{err}"
+    );
+    let out = deploy(&admin, "acme");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = |t: &str| {
+        json_lines(&stdout(&cli(
+            &server,
+            Some(OPERATOR_TOKEN),
+            &["hooks", "list", "--tenant", t],
+        )))
+    };
+    assert!(listed("acme").iter().any(|h| h["name"] == "audit"));
+    assert!(listed("globex").iter().all(|h| h["name"] != "audit"));
+    // The admin's own token lists its tenant's hooks too.
+    let own = json_lines(&stdout(&cli(
+        &server,
+        Some(&admin),
+        &["hooks", "list", "--tenant", "acme"],
+    )));
+    assert!(own.iter().any(|h| h["name"] == "audit"));
+}
