@@ -21,6 +21,7 @@ mod loader;
 pub mod manifest;
 pub mod outbound;
 mod problems;
+pub mod registry;
 mod runtime;
 pub mod scaffold;
 pub mod since_v0_1_0;
@@ -33,10 +34,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use hook::{HookFailure, WasmHook};
+pub use hook::{HookFailure, Scope, WasmHook};
 pub use invoke::{FailureKind, Usage};
 pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, HookLimits};
 pub use problems::{Problem, ProblemKind};
+pub use registry::{DeployError, HookInfo, HookRegistry, RegistrySettings};
 pub use runtime::RuntimeError;
 pub use state::{MAX_LOG_BYTES, MAX_LOG_LINES};
 
@@ -146,7 +148,7 @@ impl HookHost {
     pub async fn load(settings: &HookSettings) -> Result<HookHost, LoadError> {
         let runtime = Arc::new(runtime::Runtime::new(settings.max_concurrent)?);
         let tenant = TenantId::default_tenant();
-        let loaded = loader::load_dir(&runtime, settings, &tenant).await;
+        let loaded = loader::load_dir(&runtime, settings, &loader::DirScope::Platform).await;
         if !loaded.problems.is_empty() {
             if !settings.lenient {
                 return Err(LoadError::Problems(loaded.problems));

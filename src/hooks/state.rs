@@ -12,7 +12,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::outbound::{AllowedHost, OutboundPolicy};
+use super::outbound::{AllowedHost, OutboundPolicy, TenantNet};
 use super::since_v0_1_0::{Level, hookauth};
 use super::stdio::CappedPipe;
 
@@ -42,6 +42,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Default)]
 pub struct Grants {
     pub allowed_hosts: Arc<[AllowedHost]>,
+    /// Tenant hooks: host patterns and the internal-address check, used instead of
+    /// `allowed_hosts`.
+    pub tenant_net: Option<Arc<TenantNet>>,
     pub config: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, Secret>,
 }
@@ -152,7 +155,10 @@ impl HookState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            policy: OutboundPolicy::new(Arc::clone(&grants.allowed_hosts)),
+            policy: OutboundPolicy::new(
+                Arc::clone(&grants.allowed_hosts),
+                grants.tenant_net.clone(),
+            ),
             limiter: Limiter {
                 memory_cap,
                 peak_memory: 0,
