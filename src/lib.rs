@@ -12,5 +12,6 @@ pub mod domain;
 pub mod events;
 pub mod flows;
 pub mod hooks;
+pub mod hooks_admin;
 pub mod http;
 pub mod store;
