@@ -7,15 +7,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
-use super::super::hook::{HookFailure, log_failure};
-use super::super::invoke::{Call, FailureKind, Usage, run};
-use super::super::limits::HookLimits;
-use super::super::since_v0_1_0::{HookPre, wit_event};
-use super::super::state::{Grants, HookState, LogContext};
 use super::code::Code;
 use super::{Loader, TenantManifest};
 use crate::domain::{Event, EventKind, TenantId};
 use crate::events::{EventHandler, HandlerError};
+use crate::hooks::hook::{HookFailure, log_failure};
+use crate::hooks::invoke::{Call, FailureKind, Usage, run};
+use crate::hooks::limits::HookLimits;
+use crate::hooks::since_v0_1_0::{HookPre, wit_event};
+use crate::hooks::state::{Grants, HookState, LogContext};
 
 pub struct ApiHook {
     pub(crate) name: Arc<str>,

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{OnceCell, Semaphore};
 use wasmtime::component::Component;
 
-use super::super::cache::CompileCache;
-use super::super::runtime::Runtime;
+use crate::hooks::cache::CompileCache;
+use crate::hooks::runtime::Runtime;
 
 /// One component's compiled code, compiled at most once.
 pub(crate) struct Code {

@@ -14,11 +14,22 @@
 //! API hooks live in a snapshot swapped whole ([`HookRegistry::reload_tenant`]): an invocation
 //! holds an `Arc` to the hook it started with and finishes on it, and every lookup after the
 //! swap sees the new set. [`sync`] applies other replicas' changes.
+//!
+//! - [`manifest`]: `hooks.toml`; `tenant_manifest`: a deploy's JSON manifest and the ceilings;
+//! - [`loader`], [`problems`]: loading a directory (platform or one tenant's), every problem
+//!   collected; [`hook`]: a loaded file hook;
+//! - [`cache`]: compiled code on disk; `code`: compiled code in memory, shared by sha256;
+//! - `api_hook`, `validate`, `sync`: API-deployed hooks, deploy checks, replica sync.
 
 mod api_hook;
+pub mod cache;
 mod code;
-mod manifest;
+pub(crate) mod hook;
+pub(crate) mod loader;
+pub mod manifest;
+pub(crate) mod problems;
 mod sync;
+mod tenant_manifest;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,12 +40,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use api_hook::ApiHook;
-pub use manifest::{Ceilings, MAX_MANIFEST_BYTES, TenantManifest, valid_name, valid_secret_key};
+pub use tenant_manifest::{
+    Ceilings, MAX_MANIFEST_BYTES, TenantManifest, valid_name, valid_secret_key,
+};
 pub use validate::{Prepared, too_large};
 
-use super::loader::{self, DirScope};
 use super::outbound::TenantNet;
-use super::problems::{Problem, ProblemKind};
 use super::runtime::Runtime;
 use super::state::{Grants, Secret};
 use super::{HookSettings, LoadError, WasmHook};
@@ -44,6 +55,8 @@ use crate::events::{EventHandler, HandlerSource};
 use crate::store::{Store, StoreError, TenantHookRow};
 use api_hook::ApiHookParts;
 use code::CodeCache;
+use loader::DirScope;
+use problems::{Problem, ProblemKind};
 
 /// Why a deploy was refused: a stable `code` for tools, and a sentence for people.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

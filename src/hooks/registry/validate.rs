@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::super::engine::hex;
-use super::super::invoke::{Call, Returned, run};
-use super::super::loader::{check_header, check_interfaces};
-use super::super::problems::ProblemKind;
-use super::super::since_v0_1_0::{HookPre, domain_kind};
-use super::super::state::Grants;
 use super::code::Code;
 use super::{DeployError, HookRegistry, TenantManifest, valid_name};
 use crate::domain::{EventKind, TenantId};
+use crate::hooks::engine::hex;
+use crate::hooks::invoke::{Call, Returned, run};
+use crate::hooks::loader::{check_header, check_interfaces};
+use crate::hooks::problems::ProblemKind;
+use crate::hooks::since_v0_1_0::{HookPre, domain_kind};
+use crate::hooks::state::Grants;
 
 /// A deploy that passed every check, ready to be stored.
 pub struct Prepared {

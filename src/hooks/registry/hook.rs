@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::invoke::{Call, FailureKind, Returned, Usage, run};
-use super::limits::HookLimits;
-use super::runtime::Runtime;
-use super::since_v0_1_0::{HookPre, wit_event};
-use super::state::{Grants, HookState, LogContext};
 use crate::domain::{Event, EventKind, TenantId};
 use crate::events::{EventHandler, HandlerError};
+use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
+use crate::hooks::limits::HookLimits;
+use crate::hooks::runtime::Runtime;
+use crate::hooks::since_v0_1_0::{HookPre, wit_event};
+use crate::hooks::state::{Grants, HookState, LogContext};
 
 pub struct WasmHook {
     pub(crate) name: Arc<str>,
@@ -183,7 +183,9 @@ impl WasmHook {
     /// Calls the hook's `register` export (load time only). It runs with no grants at all (no
     /// outbound hosts, config or secrets), so loading has no side effects and cannot depend on
     /// anything but the component itself.
-    pub(crate) async fn register(&self) -> Result<super::since_v0_1_0::Registration, String> {
+    pub(crate) async fn register(
+        &self,
+    ) -> Result<crate::hooks::since_v0_1_0::Registration, String> {
         let log = LogContext {
             hook: Arc::clone(&self.name),
             tenant: self.scope.label(),

@@ -10,18 +10,18 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use super::cache::CompileCache;
-use super::engine::hex;
-use super::hook::WasmHook;
-use super::imports::{check_import, find_handler_export};
-use super::manifest::{HookEntry, MANIFEST_FILE, Manifest, is_env_var_name};
-use super::outbound::{AllowedHost, HostPattern, TenantNet};
-use super::problems::{Problem, ProblemKind};
-use super::runtime::Runtime;
-use super::since_v0_1_0::{HookPre, domain_kind};
-use super::state::{Grants, Secret};
-use super::{HookSettings, LoadStats};
 use crate::domain::{EventKind, TenantId};
+use crate::hooks::cache::CompileCache;
+use crate::hooks::engine::hex;
+use crate::hooks::hook::WasmHook;
+use crate::hooks::imports::{check_import, find_handler_export};
+use crate::hooks::manifest::{HookEntry, MANIFEST_FILE, Manifest, is_env_var_name};
+use crate::hooks::outbound::{AllowedHost, HostPattern, TenantNet};
+use crate::hooks::problems::{Problem, ProblemKind};
+use crate::hooks::runtime::Runtime;
+use crate::hooks::since_v0_1_0::{HookPre, domain_kind};
+use crate::hooks::state::{Grants, Secret};
+use crate::hooks::{HookSettings, LoadStats};
 
 pub(crate) struct Loaded {
     /// In registration order.
@@ -155,10 +155,10 @@ struct LoadOne<'a> {
 
 /// What hooks.toml grants a hook, once checked.
 struct Granted {
-    limits: super::HookLimits,
+    limits: crate::hooks::HookLimits,
     grants: Grants,
     events: Option<Vec<EventKind>>,
-    scope: super::Scope,
+    scope: crate::hooks::Scope,
 }
 
 impl LoadOne<'_> {
@@ -334,7 +334,7 @@ impl LoadOne<'_> {
             }
         }
         let scope = match (self.scope, &self.entry.tenants) {
-            (DirScope::Platform, None) => super::Scope::Platform(None),
+            (DirScope::Platform, None) => crate::hooks::Scope::Platform(None),
             (DirScope::Platform, Some(names)) => {
                 let mut only = BTreeSet::new();
                 for name in names {
@@ -347,15 +347,15 @@ impl LoadOne<'_> {
                         ))),
                     }
                 }
-                super::Scope::Platform(Some(only))
+                crate::hooks::Scope::Platform(Some(only))
             }
             (DirScope::Tenant { .. }, Some(_)) => {
                 problems.push(ProblemKind::Manifest(
                     "`tenants` is for platform hooks; a tenant's hooks are its own".to_owned(),
                 ));
-                super::Scope::Platform(None)
+                crate::hooks::Scope::Platform(None)
             }
-            (DirScope::Tenant { tenant, .. }, None) => super::Scope::Tenant(tenant.clone()),
+            (DirScope::Tenant { tenant, .. }, None) => crate::hooks::Scope::Tenant(tenant.clone()),
         };
         let events = match self.entry.event_kinds() {
             None => None,
