@@ -161,6 +161,9 @@ impl From<&super::HookLimits> for LimitsInfo {
     }
 }
 
+/// Tenants warned about one by one; more get one summary line.
+pub const WARN_TENANTS_ONE_BY_ONE: usize = 10;
+
 /// The kinds a tenant must have a hook for, or its users never get these emails.
 pub const EMAIL_EVENTS: [EventKind; 2] = [
     EventKind::SendVerificationEmail,
@@ -526,16 +529,38 @@ impl HookRegistry {
             .collect()
     }
 
-    /// Logs a warning for each tenant whose verification or reset emails no hook sends.
+    /// Logs a warning for each tenant whose verification or reset emails no hook sends; past
+    /// [`WARN_TENANTS_ONE_BY_ONE`] tenants, one summary line, so 1,000 tenants do not flood the
+    /// start-up log.
     pub fn warn_missing_email_hooks<'a>(&self, tenants: impl IntoIterator<Item = &'a TenantId>) {
-        for tenant in tenants {
-            let missing = self.missing_email_hooks(tenant);
-            if !missing.is_empty() {
-                let kinds: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
-                tracing::warn!(tenant = %tenant, events = ?kinds,
-                    "no hook sends these emails for this tenant: they are kept as undelivered \
-                     until a hook is deployed");
-            }
+        let lacking: Vec<(&TenantId, Vec<&'static str>)> = tenants
+            .into_iter()
+            .map(|t| {
+                let kinds = self
+                    .missing_email_hooks(t)
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect();
+                (t, kinds)
+            })
+            .filter(|(_, kinds): &(_, Vec<_>)| !kinds.is_empty())
+            .collect();
+        if lacking.len() > WARN_TENANTS_ONE_BY_ONE {
+            let first: Vec<&str> = lacking
+                .iter()
+                .take(WARN_TENANTS_ONE_BY_ONE)
+                .map(|(t, _)| t.as_str())
+                .collect();
+            tracing::warn!(tenants = lacking.len(), first = ?first,
+                "tenants with no hook for send_verification_email and/or \
+                 send_password_reset_email: those emails are kept as undelivered until a hook is \
+                 deployed (GET /t/<tenant>/api/v1/hooks shows each tenant's)");
+            return;
+        }
+        for (tenant, kinds) in lacking {
+            tracing::warn!(tenant = %tenant, events = ?kinds,
+                "no hook sends these emails for this tenant: they are kept as undelivered \
+                 until a hook is deployed");
         }
     }
 
