@@ -178,6 +178,7 @@ async fn main() {
                             events,
                             order: order as i64,
                             enabled: true,
+                            max_hooks: 3,
                         },
                         0,
                     )

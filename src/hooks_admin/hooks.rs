@@ -8,7 +8,7 @@ use super::{Actor, AdminError, HooksAdmin};
 use crate::domain::TenantId;
 use crate::hooks::registry::TenantManifest;
 use crate::hooks::{DeployError, HookInfo, HookRegistry};
-use crate::store::NewTenantHook;
+use crate::store::{NewTenantHook, PutOutcome};
 
 /// A deploy's outcome: created or replaced, the hook as now served, and what the tenant still
 /// lacks (no email hook).
@@ -70,20 +70,12 @@ impl HooksAdmin {
             .registry
             .prepare(tenant, name, component.clone(), manifest, &secret_names)
             .await?;
-        let exists = self.registry.api_hook(tenant, name).is_some();
-        if !exists && store.count_tenant_hooks(tenant).await? >= i64::from(self.max_hooks) {
-            return Err(DeployError::new(
-                "too_many_hooks",
-                format!("a tenant may deploy at most {} hooks", self.max_hooks),
-            )
-            .into());
-        }
         let manifest_json = serde_json::to_string(&prepared.manifest)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
         let events: Vec<&str> = prepared.events.iter().map(|e| e.as_str()).collect();
         let events_json =
             serde_json::to_string(&events).map_err(|e| AdminError::Internal(e.to_string()))?;
-        let created = store
+        let outcome = store
             .put_tenant_hook(
                 &NewTenantHook {
                     tenant,
@@ -94,10 +86,22 @@ impl HooksAdmin {
                     events: &events_json,
                     order: i64::from(prepared.manifest.order.unwrap_or(0)),
                     enabled: true,
+                    max_hooks: i64::from(self.max_hooks),
                 },
                 self.clock().now_millis(),
             )
             .await?;
+        let created = match outcome {
+            PutOutcome::Created => true,
+            PutOutcome::Replaced => false,
+            PutOutcome::TooMany => {
+                return Err(DeployError::new(
+                    "too_many_hooks",
+                    format!("a tenant may deploy at most {} hooks", self.max_hooks),
+                )
+                .into());
+            }
+        };
         self.registry.reload_tenant(tenant).await?;
         tracing::info!(tenant = %tenant, hook = name, sha256 = %prepared.sha256, created,
             by = %actor.label(), "tenant hook deployed");

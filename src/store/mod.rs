@@ -28,7 +28,7 @@ use crate::domain::ProfileSchema;
 pub use lockout::LockoutPolicy;
 pub use outbox::{EventRecord, FailedEvent, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
-pub use tenant_hooks::{HOOKS_NOTIFY_CHANNEL, NewTenantHook, TenantHookRow};
+pub use tenant_hooks::{HOOKS_NOTIFY_CHANNEL, NewTenantHook, PutOutcome, TenantHookRow};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};
 pub use users::NewUser;
 

@@ -28,6 +28,15 @@ pub struct TenantHookRow {
     pub updated_at: i64,
 }
 
+/// How a deploy was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Replaced,
+    /// A new hook past the tenant's `max_hooks`: nothing was written.
+    TooMany,
+}
+
 /// What a deploy writes.
 pub struct NewTenantHook<'a> {
     pub tenant: &'a TenantId,
@@ -38,6 +47,8 @@ pub struct NewTenantHook<'a> {
     pub events: &'a str,
     pub order: i64,
     pub enabled: bool,
+    /// Hooks the tenant may have; checked in the same transaction as the insert.
+    pub max_hooks: i64,
 }
 
 const COLUMNS: &str =
@@ -68,14 +79,37 @@ pub(super) async fn bump_revision(
 }
 
 impl Store {
-    /// Creates or replaces a hook; `true` when it was created. Component bytes are stored once
-    /// per sha256, and bytes no hook uses any more are removed.
+    /// Creates or replaces a hook. Component bytes are stored once per sha256, and bytes no
+    /// hook uses any more are removed. The hook count is checked inside the transaction
+    /// (serialised per tenant on PostgreSQL), so concurrent deploys cannot exceed `max_hooks`.
     pub async fn put_tenant_hook(
         &self,
         hook: &NewTenantHook<'_>,
         now: UnixMillis,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<PutOutcome> {
         let mut tx = self.writer.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT COUNT(*) FROM pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("hookauth tenant hooks {}", hook.tenant))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let existed: Option<(String,)> =
+            sqlx::query_as("SELECT name FROM tenant_hooks WHERE tenant_id = $1 AND name = $2")
+                .bind(hook.tenant.as_str())
+                .bind(hook.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if existed.is_none() {
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM tenant_hooks WHERE tenant_id = $1")
+                    .bind(hook.tenant.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if n >= hook.max_hooks {
+                return Ok(PutOutcome::TooMany);
+            }
+        }
         sqlx::query(
             "INSERT INTO hook_components (sha256, bytes, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (sha256) DO NOTHING",
@@ -85,12 +119,6 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let existed: Option<(String,)> =
-            sqlx::query_as("SELECT name FROM tenant_hooks WHERE tenant_id = $1 AND name = $2")
-                .bind(hook.tenant.as_str())
-                .bind(hook.name)
-                .fetch_optional(&mut *tx)
-                .await?;
         sqlx::query(
             "INSERT INTO tenant_hooks (tenant_id, name, sha256, manifest, events, hook_order, \
              enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
@@ -112,7 +140,11 @@ impl Store {
         remove_unused_components(&mut tx).await?;
         bump_revision(&mut tx, self.dialect, hook.tenant).await?;
         tx.commit().await?;
-        Ok(existed.is_none())
+        Ok(if existed.is_none() {
+            PutOutcome::Created
+        } else {
+            PutOutcome::Replaced
+        })
     }
 
     /// Changes a hook's settings (not its component); `false` if there is no such hook.
