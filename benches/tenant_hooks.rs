@@ -285,12 +285,12 @@ async fn main() {
         let (bytes, manifest) = match lang {
             "js" => (
                 &build::js_quickjs().bytes,
-                r#"{"memory_mib": 64, "config": {"url": "http://127.0.0.1:9/send"}}"#,
+                r#"{"memory_mib": 64, "config": {"url": "http://127.0.0.1:9/send"}, "secrets": {"api_key": "mail_key"}}"#,
             ),
             "python" => (&build::python().bytes, r#"{"memory_mib": 64}"#),
             other => panic!("unknown language {other}"),
         };
-        let took = deploy(addr, "tenant-3", &format!("{lang}-hook"), bytes, manifest).await;
+        let took = deploy(addr, "tenant-0", &format!("{lang}-hook"), bytes, manifest).await;
         println!(
             "deploy latency: {lang} ({} KiB): {}",
             bytes.len() / 1024,
