@@ -213,14 +213,6 @@ impl Store {
         .await?)
     }
 
-    pub async fn count_tenant_hooks(&self, tenant: &TenantId) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenant_hooks WHERE tenant_id = $1")
-            .bind(tenant.as_str())
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(n)
-    }
-
     /// The bytes of a deployed component, by hash.
     pub async fn hook_component(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
         let row: Option<(Vec<u8>,)> =
