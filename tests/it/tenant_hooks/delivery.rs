@@ -19,6 +19,7 @@ on_both_backends!(
     tenants_get_their_own_hooks_after_the_platform_s_in_order,
     a_hot_swap_under_load_hands_every_event_to_exactly_one_version,
     tenant_hooks_never_reach_internal_addresses_and_see_their_failures,
+    a_tenant_s_hooks_toml_names_tenant_secrets_never_the_environment,
 );
 
 fn authorizations(sink: &Sink, to: &str) -> Vec<String> {
@@ -349,4 +350,32 @@ async fn tenant_hooks_never_reach_internal_addresses_and_see_their_failures(back
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_tenant_s_hooks_toml_names_tenant_secrets_never_the_environment(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = dir.path().join("tenants/acme");
+    std::fs::create_dir_all(&acme).unwrap();
+    std::fs::write(acme.join("mail.wasm"), guest("welcome-email")).unwrap();
+    std::fs::write(
+        acme.join("hooks.toml"),
+        "[hooks.mail]\nconfig = { url = \"http://127.0.0.1:9/send\" }\n\
+         secrets = { api_key = \"PLATFORM_KEY\" }\n",
+    )
+    .unwrap();
+    let options = Options {
+        hook_env: Some(HashMap::from([(
+            "PLATFORM_KEY".to_owned(),
+            "platform".to_owned(),
+        )])),
+        ..Options::default().env("HOOKAUTH_HOOKS__DIR", dir.path().to_str().unwrap())
+    };
+    let err = match TestApp::try_spawn(backend, options).await {
+        Ok(_) => panic!("a tenant hook read the operator's environment"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("tenants/acme/mail.wasm") && err.contains("tenant secret PLATFORM_KEY"),
+        "{err}"
+    );
 }
