@@ -64,10 +64,10 @@ impl HookRegistry {
                 loop {
                     tokio::select! {
                         n = listener.recv() => {
-                            let n = n?;
-                            if let Ok(tenant) = TenantId::parse(n.payload()) {
-                                self.reload_logged(&tenant).await;
-                            }
+                            // The payload names the tenant; comparing revisions instead skips
+                            // the change this replica made (and already applied) itself.
+                            n?;
+                            self.catch_up().await;
                         }
                         _ = shutdown.changed() => return Ok(()),
                     }
