@@ -12,12 +12,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
-use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher};
+use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher, SecretBox};
+use crate::domain::TenantId;
 use crate::events::{
     ChainedSources, Dispatcher, DispatcherSettings, HandlerRegistry, HandlerSource,
 };
 use crate::flows::{Clock, FlowSettings, Flows};
-use crate::hooks::{HookHost, HookSettings};
+use crate::hooks::outbound::HostPattern;
+use crate::hooks::registry::{Ceilings, RegistryError};
+use crate::hooks::{HookRegistry, HookSettings, RegistrySettings};
+use crate::hooks_admin::HooksAdmin;
 use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
 use crate::store::{LockoutPolicy, Store, StoreError, StoreSettings};
 
@@ -42,6 +46,28 @@ pub enum AppError {
 
 /// Opens the database, applies migrations and builds the flows' context.
 pub async fn build_flows(config: &Config, clock: Clock) -> Result<Flows, AppError> {
+    build_flows_with(config, clock, &server_secret(config)).await
+}
+
+/// The configured `secret_key`, or a random one for this process only (with a warning).
+fn server_secret(config: &Config) -> Vec<u8> {
+    match &config.secret_key {
+        Some(key) => key.expose().as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "no secret_key configured: using a random key; every token will be invalid \
+                 after a restart, replicas will reject each other's tokens and tenant hook \
+                 secrets will not open after a restart. Set HOOKAUTH_SECRET_KEY (at least 32 \
+                 bytes)."
+            );
+            let mut key = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            key
+        }
+    }
+}
+
+async fn build_flows_with(config: &Config, clock: Clock, secret: &[u8]) -> Result<Flows, AppError> {
     let store = Store::connect(&StoreSettings {
         url: config.database_url.clone(),
         max_connections: config.database.max_connections,
@@ -50,21 +76,8 @@ pub async fn build_flows(config: &Config, clock: Clock) -> Result<Flows, AppErro
     })
     .await?;
     store.migrate().await?;
-    let secret = match &config.secret_key {
-        Some(key) => key.expose().as_bytes().to_vec(),
-        None => {
-            tracing::warn!(
-                "no secret_key configured: using a random key; every token will be invalid \
-                 after a restart and replicas will reject each other's tokens. Set \
-                 HOOKAUTH_SECRET_KEY (at least 32 bytes)."
-            );
-            let mut key = vec![0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-            key
-        }
-    };
     let jwt = JwtKeys::new(
-        &secret,
+        secret,
         &JwtSettings {
             algorithm: config.jwt.algorithm.clone(),
             issuer: config.jwt.issuer.clone(),
@@ -108,6 +121,7 @@ pub struct Application {
     state: AppState,
     max_body_bytes: usize,
     registry: Arc<dyn HandlerSource>,
+    hooks: Arc<HookRegistry>,
     dispatcher: Option<DispatcherSettings>,
 }
 
@@ -132,13 +146,14 @@ impl Default for Launch {
     }
 }
 
-/// The hooks directory's hooks first, in their order, then any handlers the caller registered.
+/// The hooks directory (platform hooks, and file-deployed tenant hooks under `tenants/`) and
+/// the API-deployed tenant hooks in the database, as one registry.
 async fn load_hooks(
     config: &Config,
-    extra: HandlerRegistry,
+    store: Store,
+    sealer: Arc<SecretBox>,
     env: Option<HashMap<String, String>>,
-) -> Result<Arc<dyn HandlerSource>, AppError> {
-    let mut registry = HandlerRegistry::new();
+) -> Result<Arc<HookRegistry>, AppError> {
     let dir = match &config.hooks.dir {
         Some(dir) if !dir.is_dir() => {
             return Err(AppError::Invalid(format!(
@@ -149,35 +164,85 @@ async fn load_hooks(
         Some(dir) => Some(dir.clone()),
         None => Some(PathBuf::from("hooks")).filter(|d| d.is_dir()),
     };
-    match dir {
-        Some(dir) => {
-            let mut settings = HookSettings::new(&dir);
-            settings.lenient = config.hooks.lenient;
-            settings.env = env;
-            settings.max_concurrent = config.hooks.max_concurrent.max(1);
-            settings.cache_dir = Some(
-                config
-                    .hooks
-                    .cache_dir
-                    .clone()
-                    .unwrap_or_else(|| dir.join(".hookauth-cache")),
-            );
-            HookHost::load(&settings)
-                .await?
-                .register_into(&mut registry);
-        }
-        None => tracing::info!("no hooks directory: serving without hooks"),
+    let cache_dir = config
+        .hooks
+        .cache_dir
+        .clone()
+        .or_else(|| dir.as_ref().map(|d| d.join(".hookauth-cache")));
+    let platform = dir.map(|dir| {
+        let mut settings = HookSettings::new(&dir);
+        settings.lenient = config.hooks.lenient;
+        settings.env = env;
+        settings.max_concurrent = config.hooks.max_concurrent.max(1);
+        settings.cache_dir = cache_dir.clone();
+        settings
+    });
+    if platform.is_none() {
+        tracing::info!("no hooks directory: only tenant hooks deployed through the API");
     }
-    Ok(Arc::new(ChainedSources(vec![
-        Arc::new(registry),
-        Arc::new(extra),
-    ])))
+    let th = &config.tenant_hooks;
+    let mut allowed_hosts = Vec::new();
+    for raw in &th.allowed_hosts {
+        allowed_hosts.push(
+            HostPattern::parse(raw)
+                .map_err(|e| AppError::Invalid(format!("tenant_hooks.allowed_hosts: {e}")))?,
+        );
+    }
+    let settings = RegistrySettings {
+        platform,
+        max_concurrent: config.hooks.max_concurrent.max(1),
+        ceilings: Ceilings {
+            max_hooks: th.max_hooks,
+            max_component_bytes: (th.max_component_mib as usize) << 20,
+            fuel: th.fuel,
+            memory_bytes: (th.memory_mib as usize) << 20,
+            timeout: Duration::from_millis(th.timeout_ms),
+            allowed_hosts,
+        },
+        compile_concurrency: th.compile_concurrency,
+        cache_dir,
+    };
+    let registry = HookRegistry::load(settings, store.clone(), sealer)
+        .await
+        .map_err(|e| match e {
+            RegistryError::Load(e) => AppError::Hooks(e),
+            RegistryError::Store(e) => AppError::Store(e),
+        })?;
+    let tenants: Vec<TenantId> = store
+        .list_tenants()
+        .await?
+        .into_iter()
+        .filter_map(|(id, _)| TenantId::parse(&id).ok())
+        .collect();
+    registry.warn_missing_email_hooks(&tenants);
+    Ok(Arc::new(registry))
 }
 
 impl Application {
     pub async fn build(config: &Config, launch: Launch) -> Result<Self, AppError> {
-        let registry = load_hooks(config, launch.registry, launch.hook_env).await?;
-        let flows = Arc::new(build_flows(config, launch.clock).await?);
+        let secret = server_secret(config);
+        let flows = Arc::new(build_flows_with(config, launch.clock, &secret).await?);
+        let sealer = Arc::new(SecretBox::new(&secret));
+        let hooks = load_hooks(
+            config,
+            flows.store.clone(),
+            Arc::clone(&sealer),
+            launch.hook_env,
+        )
+        .await?;
+        // Test-registered handlers follow the hooks.
+        let registry: Arc<dyn HandlerSource> = Arc::new(ChainedSources(vec![
+            Arc::clone(&hooks) as Arc<dyn HandlerSource>,
+            Arc::new(launch.registry),
+        ]));
+        let max_component_bytes = (config.tenant_hooks.max_component_mib as usize) << 20;
+        let hooks_admin = Arc::new(HooksAdmin::new(
+            Arc::clone(&flows),
+            Arc::clone(&hooks),
+            sealer,
+            config.operator_token.clone(),
+            config.tenant_hooks.max_hooks,
+        ));
         let listener = TcpListener::bind(&config.bind)
             .await
             .map_err(|source| AppError::Bind {
@@ -188,7 +253,13 @@ impl Application {
             header: config.rate_limit.trusted_proxy_header.clone(),
             count: config.rate_limit.trusted_proxy_count,
         };
-        let state = AppState::new(flows, RateLimiter::new(&config.rate_limit), proxy);
+        let state = AppState::new(
+            flows,
+            RateLimiter::new(&config.rate_limit),
+            proxy,
+            hooks_admin,
+            max_component_bytes,
+        );
         let d = &config.delivery;
         let dispatcher = launch.deliver_events.then(|| DispatcherSettings {
             batch_size: i64::from(d.batch_size.max(1)),
@@ -202,6 +273,7 @@ impl Application {
             state,
             max_body_bytes: config.security.max_body_bytes,
             registry,
+            hooks,
             dispatcher,
         })
     }
@@ -214,6 +286,11 @@ impl Application {
 
     pub fn flows(&self) -> Arc<Flows> {
         self.state.flows.clone()
+    }
+
+    /// Every source of hooks: platform, file-deployed and API-deployed tenant hooks.
+    pub fn hooks(&self) -> Arc<HookRegistry> {
+        Arc::clone(&self.hooks)
     }
 
     /// Serves until `shutdown` resolves; then in-flight requests finish, the dispatcher
@@ -234,6 +311,7 @@ impl Application {
             )
             .spawn(stop_rx.clone())
         });
+        let hook_sync = Arc::clone(&self.hooks).spawn_sync(stop_rx.clone());
         let app = http::router(self.state, self.max_body_bytes);
         tracing::info!(%addr, "hookauth listening on http://{addr}");
         let served = axum::serve(
@@ -246,6 +324,7 @@ impl Application {
         if let Some(handle) = dispatcher {
             let _ = handle.await;
         }
+        let _ = hook_sync.await;
         store.close().await;
         served.map_err(AppError::Serve)
     }

@@ -41,7 +41,11 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// HMAC key for access tokens, at least 32 bytes. Unset: a random key per process.
     pub secret_key: Option<Secret>,
+    /// Bearer token of the platform operator: manages tenants and any tenant's hooks. Unset:
+    /// no operator access over HTTP.
+    pub operator_token: Option<Secret>,
     pub hooks: HooksConfig,
+    pub tenant_hooks: TenantHooksConfig,
     pub database: DatabaseConfig,
     pub jwt: JwtConfig,
     pub password: PasswordConfig,
@@ -60,7 +64,9 @@ impl Default for Config {
             bind: "127.0.0.1:8000".into(),
             database_url: DatabaseUrl::from("sqlite://hookauth.db"),
             secret_key: None,
+            operator_token: None,
             hooks: HooksConfig::default(),
+            tenant_hooks: TenantHooksConfig::default(),
             database: DatabaseConfig::default(),
             jwt: JwtConfig::default(),
             password: PasswordConfig::default(),
@@ -96,6 +102,44 @@ impl Default for HooksConfig {
             lenient: false,
             cache_dir: None,
             max_concurrent: 1000,
+        }
+    }
+}
+
+/// What tenants may deploy through the API (`[tenant_hooks]`). The ceilings bound every tenant
+/// hook; a manifest asking for more is refused at deploy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantHooksConfig {
+    /// Hooks one tenant may deploy through the API.
+    pub max_hooks: u32,
+    /// Largest component accepted, in MiB.
+    pub max_component_mib: u32,
+    /// Ceiling (and default) for a tenant hook's fuel per event.
+    pub fuel: u64,
+    /// Ceiling for a tenant hook's linear memory, in MiB (the default is the server's 16 MiB,
+    /// or this when lower).
+    pub memory_mib: u32,
+    /// Ceiling for a tenant hook's wall clock per event.
+    pub timeout_ms: u64,
+    /// Hosts tenant hooks may be granted: `api.example.com`, `*.example.com`, `host:port`, or
+    /// `"*"` for any public host. Loopback, private and link-local addresses only when listed
+    /// exactly (`127.0.0.1:9100`).
+    pub allowed_hosts: Vec<String>,
+    /// Compiles of tenant components that may run at once (each takes a core).
+    pub compile_concurrency: u32,
+}
+
+impl Default for TenantHooksConfig {
+    fn default() -> Self {
+        Self {
+            max_hooks: 10,
+            max_component_mib: 16,
+            fuel: 100_000_000,
+            memory_mib: 64,
+            timeout_ms: 2_000,
+            allowed_hosts: Vec::new(),
+            compile_concurrency: 1,
         }
     }
 }
@@ -382,6 +426,22 @@ impl Config {
             && key.expose().len() < 32
         {
             return Err(ConfigError::SecretTooShort(key.expose().len()));
+        }
+        if let Some(token) = &self.operator_token
+            && token.expose().len() < 32
+        {
+            return Err(ConfigError::Invalid(
+                "operator_token must be at least 32 bytes; generate one with `openssl rand -hex 32`"
+                    .into(),
+            ));
+        }
+        let th = &self.tenant_hooks;
+        if th.max_component_mib == 0 || th.fuel == 0 || th.memory_mib == 0 || th.timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "tenant_hooks ceilings (max_component_mib, fuel, memory_mib, timeout_ms) must be \
+                 at least 1"
+                    .into(),
+            ));
         }
         if !["HS256", "HS384", "HS512"].contains(&self.jwt.algorithm.as_str()) {
             return Err(ConfigError::Invalid(format!(

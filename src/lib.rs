@@ -12,6 +12,7 @@ pub mod domain;
 pub mod events;
 pub mod flows;
 pub mod hooks;
+pub mod hooks_admin;
 pub mod http;
 pub mod remote;
 pub mod store;

@@ -1,42 +1,42 @@
-//! The Wasm hook host: loads the operator's hook components from a directory and runs them,
-//! sandboxed, as [`EventHandler`]s.
+//! The Wasm hook host: platform hooks from the hooks directory and each tenant's own hooks
+//! (file-deployed or deployed through the API), run sandboxed as [`EventHandler`]s.
 //!
-//! - [`engine`]: the one engine (fuel, epochs, pooling allocator) and its epoch ticker.
-//! - [`manifest`]: `hooks.toml`, the per-hook settings.
-//! - `loader`: scan, validate, compile (or take from [`cache`]) and register every hook,
-//!   collecting every problem.
-//! - [`imports`]: which imports a hook may have (deny by default).
-//! - `state`, [`outbound`], [`stdio`]: what one invocation's store holds and grants.
-//! - `invoke`: one fresh instance per event, under limits, with traps classified.
+//! - [`runtime`]: running hooks: the one [`engine`], allowed [`imports`], a store's state and
+//!   grants (`state`, [`outbound`], [`stdio`]), `limits`, one invocation (`invoke`).
+//! - [`wit`]: the WIT versions served, `since_v0_1_0` and the `latest` alias.
+//! - [`registry`]: where hooks come from: the three sources and their order, [`manifest`]
+//!   (`hooks.toml`) and tenant manifests, the `loader`, the compile [`cache`], API hooks stored
+//!   in the database, replica sync. [`HookRegistry`] is the server's [`HandlerSource`].
+//! - [`author`]: tools for hook authors ([`scaffold`], [`tools`]).
 //!
-//! Knows nothing of HTTP or storage: the dispatcher hands it committed events.
+//! Knows nothing of HTTP: the dispatcher hands it committed events; the registry reads tenant
+//! hooks and secrets from the store.
+//!
+//! [`HandlerSource`]: crate::events::HandlerSource
 
-pub mod cache;
-pub mod engine;
-mod hook;
-pub mod imports;
-mod invoke;
-mod limits;
-mod loader;
-pub mod manifest;
-pub mod outbound;
-mod problems;
-mod runtime;
-pub mod scaffold;
-pub mod since_v0_1_0;
-mod state;
-pub mod stdio;
-pub mod tools;
+pub mod author;
+pub mod registry;
+pub mod runtime;
+pub mod wit;
+
+// The parts by their short names, as the rest of the crate (and the tests) know them.
+pub use author::{scaffold, tools};
+pub use registry::{cache, manifest};
+pub(crate) use registry::{hook, loader, problems};
+pub use runtime::{engine, imports, outbound, stdio};
+pub(crate) use runtime::{invoke, limits, state};
+pub use wit::since_v0_1_0;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use hook::{HookFailure, WasmHook};
+pub use hook::{HookFailure, Scope, WasmHook};
 pub use invoke::{FailureKind, Usage};
 pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, HookLimits};
 pub use problems::{Problem, ProblemKind};
+pub use registry::{DeployError, HookInfo, HookRegistry, RegistrySettings};
 pub use runtime::RuntimeError;
 pub use state::{MAX_LOG_BYTES, MAX_LOG_LINES};
 
@@ -146,7 +146,7 @@ impl HookHost {
     pub async fn load(settings: &HookSettings) -> Result<HookHost, LoadError> {
         let runtime = Arc::new(runtime::Runtime::new(settings.max_concurrent)?);
         let tenant = TenantId::default_tenant();
-        let loaded = loader::load_dir(&runtime, settings, &tenant).await;
+        let loaded = loader::load_dir(&runtime, settings, &loader::DirScope::Platform).await;
         if !loaded.problems.is_empty() {
             if !settings.lenient {
                 return Err(LoadError::Problems(loaded.problems));

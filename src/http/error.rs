@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::flows::FlowError;
+use crate::hooks_admin::AdminError;
 
 /// One problem in a request body, in pydantic's shape.
 #[derive(Debug, Clone, Serialize)]
@@ -21,10 +22,20 @@ pub struct FieldProblem {
 #[derive(Debug)]
 pub enum ApiError {
     Flow(FlowError),
+    Admin(AdminError),
+    /// A request to the management API that is malformed before it reaches the service
+    /// (a bad multipart body, a missing part): 422 with a stable code.
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+    },
     Validation(Vec<FieldProblem>),
     PayloadTooLarge,
     UnknownTenant,
-    RateLimited { limit: u32, retry_after_secs: u64 },
+    RateLimited {
+        limit: u32,
+        retry_after_secs: u64,
+    },
     RouteNotFound,
     MethodNotAllowed,
 }
@@ -32,6 +43,12 @@ pub enum ApiError {
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
         ApiError::Flow(e)
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        ApiError::Admin(e)
     }
 }
 
@@ -54,6 +71,8 @@ impl IntoResponse for ApiError {
         use StatusCode as S;
         match self {
             ApiError::Flow(flow) => flow_response(flow),
+            ApiError::Admin(admin) => admin_response(admin),
+            ApiError::Unprocessable { code, detail } => body(S::UNPROCESSABLE_ENTITY, detail, code),
             ApiError::Validation(problems) => body(
                 S::UNPROCESSABLE_ENTITY,
                 serde_json::to_value(problems).unwrap_or_default(),
@@ -87,6 +106,25 @@ impl IntoResponse for ApiError {
                 "Method Not Allowed",
                 "method_not_allowed",
             ),
+        }
+    }
+}
+
+fn admin_response(error: AdminError) -> Response {
+    use StatusCode as S;
+    match error {
+        AdminError::Unauthenticated => flow_response(FlowError::InvalidCredentials),
+        AdminError::Forbidden => flow_response(FlowError::Forbidden),
+        AdminError::Invalid(e) => body(S::UNPROCESSABLE_ENTITY, e.detail, e.code),
+        AdminError::NotFound(detail) => body(S::NOT_FOUND, detail, "not_found"),
+        AdminError::Conflict => body(S::CONFLICT, "Tenant already exists", "tenant_exists"),
+        AdminError::Store(_) | AdminError::Internal(_) => {
+            tracing::error!(error = %error, "management request failed");
+            body(
+                S::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "internal_error",
+            )
         }
     }
 }

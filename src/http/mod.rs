@@ -4,6 +4,7 @@
 mod body;
 mod client;
 mod error;
+mod extract;
 mod rate_limit;
 mod routes;
 mod tenant;
@@ -21,6 +22,7 @@ pub use rate_limit::RateLimiter;
 
 use crate::domain::TenantId;
 use crate::flows::{self, Flows, Session};
+use crate::hooks_admin::HooksAdmin;
 use client::Client;
 use tenant::TenantCache;
 
@@ -30,15 +32,26 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub limiter: Arc<RateLimiter>,
     pub proxy: Arc<ProxyPolicy>,
+    pub hooks_admin: Arc<HooksAdmin>,
+    /// Largest component a deploy may upload.
+    pub max_component_bytes: usize,
     tenants: Arc<TenantCache>,
 }
 
 impl AppState {
-    pub fn new(flows: Arc<Flows>, limiter: RateLimiter, proxy: ProxyPolicy) -> Self {
+    pub fn new(
+        flows: Arc<Flows>,
+        limiter: RateLimiter,
+        proxy: ProxyPolicy,
+        hooks_admin: Arc<HooksAdmin>,
+        max_component_bytes: usize,
+    ) -> Self {
         Self {
             flows,
             limiter: Arc::new(limiter),
             proxy: Arc::new(proxy),
+            hooks_admin,
+            max_component_bytes,
             tenants: Arc::new(TenantCache::default()),
         }
     }
@@ -56,9 +69,12 @@ pub const API_PREFIX: &str = "/api/v1/auth";
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let auth = routes::auth_routes();
+    // Room for the component, the manifest and the multipart framing.
+    let max_upload = state.max_component_bytes + (256 << 10);
     Router::new()
         .nest(API_PREFIX, auth.clone())
         .nest(&format!("/t/{{tenant}}{API_PREFIX}"), auth)
+        .merge(routes::management_routes(max_upload))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             tenant::resolve_tenant,

@@ -13,14 +13,22 @@ use super::error::ApiError;
 use crate::domain::TenantId;
 use crate::store::Store;
 
-/// Tenants seen to exist. Tenants are never deleted while serving, so a hit is always right;
-/// a miss asks the database (a tenant created by `hookauth tenant create` is found at once).
+/// Tenants seen to exist. A miss asks the database (a tenant created by `hookauth tenant
+/// create` is found at once); a tenant deleted through this server is forgotten at once (one
+/// deleted through another replica is served until restart, with no data left to serve).
 #[derive(Default)]
 pub struct TenantCache {
     known: RwLock<HashSet<TenantId>>,
 }
 
 impl TenantCache {
+    pub fn forget(&self, tenant: &TenantId) {
+        self.known
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant);
+    }
+
     async fn exists(&self, store: &Store, tenant: &TenantId) -> Result<bool, ApiError> {
         if self
             .known

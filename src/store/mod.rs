@@ -5,10 +5,12 @@
 //! Each public method is one unit of work: it commits everything it changes, including the
 //! outbox event that reports the change, or nothing.
 
+mod hook_secrets;
 mod lockout;
 mod outbox;
 mod roles;
 mod sessions;
+mod tenant_hooks;
 mod tenants;
 mod tokens;
 mod url;
@@ -27,6 +29,7 @@ use crate::domain::ProfileSchema;
 pub use lockout::LockoutPolicy;
 pub use outbox::{EventRecord, FailedEvent, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
+pub use tenant_hooks::{HOOKS_NOTIFY_CHANNEL, NewTenantHook, PutOutcome, TenantHookRow};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};
 pub use url::DatabaseUrl;
 pub use users::NewUser;

@@ -53,3 +53,54 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Every tenant, oldest first.
+    pub async fn list_tenants(&self) -> StoreResult<Vec<(String, UnixMillis)>> {
+        Ok(
+            sqlx::query_as("SELECT id, created_at FROM tenants ORDER BY created_at, id")
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
+    /// Deletes a tenant with all of its data: users (and with them their sessions, tokens and
+    /// roles), roles, events, hooks and hook secrets. `false` if there was no such tenant.
+    /// The hook revision is bumped so every replica drops the tenant's hooks.
+    pub async fn delete_tenant(&self, tenant: &TenantId) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        for sql in [
+            "DELETE FROM user_roles WHERE tenant_id = $1",
+            "DELETE FROM role_permissions WHERE tenant_id = $1",
+            "DELETE FROM refresh_tokens WHERE tenant_id = $1",
+            "DELETE FROM one_time_tokens WHERE tenant_id = $1",
+            "DELETE FROM login_failures WHERE tenant_id = $1",
+            "DELETE FROM users WHERE tenant_id = $1",
+            "DELETE FROM roles WHERE tenant_id = $1",
+            "DELETE FROM events WHERE tenant_id = $1",
+            "DELETE FROM tenant_hooks WHERE tenant_id = $1",
+            "DELETE FROM hook_secrets WHERE tenant_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "DELETE FROM hook_components WHERE NOT EXISTS \
+             (SELECT 1 FROM tenant_hooks WHERE tenant_hooks.sha256 = hook_components.sha256)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        super::tenant_hooks::bump_revision(&mut tx, self.dialect, tenant).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

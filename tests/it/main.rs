@@ -18,4 +18,5 @@ mod me;
 mod replicas;
 mod security;
 mod sessions;
+mod tenant_hooks;
 mod tenants;

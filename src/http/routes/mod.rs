@@ -3,10 +3,13 @@
 mod account;
 mod admin;
 mod email;
+mod hooks;
 mod me;
 mod sessions;
+mod tenants;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
 use super::AppState;
@@ -38,4 +41,35 @@ pub fn auth_routes() -> Router<AppState> {
             "/admin/role-permissions/{role_name}",
             get(admin::role_permissions),
         )
+}
+
+/// The management API, under both `/api/v1` (default tenant) and `/t/{tenant}/api/v1`.
+/// Uploads get their own body limit: a component may be larger than any auth request.
+pub fn management_routes(max_upload_bytes: usize) -> Router<AppState> {
+    let mut router = Router::new();
+    for prefix in ["/api/v1", "/t/{tenant}/api/v1"] {
+        router = router
+            .route(&format!("{prefix}/hooks"), get(hooks::list))
+            .route(
+                &format!("{prefix}/hooks/{{name}}"),
+                get(hooks::show)
+                    .put(hooks::deploy)
+                    .layer(DefaultBodyLimit::max(max_upload_bytes))
+                    .patch(hooks::patch)
+                    .delete(hooks::remove),
+            )
+            .route(&format!("{prefix}/hook-secrets"), get(hooks::list_secrets))
+            .route(
+                &format!("{prefix}/hook-secrets/{{key}}"),
+                axum::routing::put(hooks::put_secret).delete(hooks::delete_secret),
+            )
+            .route(&format!("{prefix}/hook-failures"), get(hooks::failures))
+            .route(
+                &format!("{prefix}/hook-failures/{{id}}/replay"),
+                post(hooks::replay),
+            );
+    }
+    router
+        .route("/api/v1/tenants", get(tenants::list).post(tenants::create))
+        .route("/api/v1/tenants/{id}", delete(tenants::remove))
 }

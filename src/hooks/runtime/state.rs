@@ -12,9 +12,9 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::outbound::{AllowedHost, OutboundPolicy};
-use super::since_v0_1_0::{Level, hookauth};
-use super::stdio::CappedPipe;
+use crate::hooks::outbound::{AllowedHost, OutboundPolicy, TenantNet};
+use crate::hooks::since_v0_1_0::{Level, hookauth};
+use crate::hooks::stdio::CappedPipe;
 
 /// Log lines one invocation may write through `host.log`. Without a cap, a hook logging in a
 /// loop would flood the server log (and its disk) until its fuel ran out.
@@ -42,6 +42,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Default)]
 pub struct Grants {
     pub allowed_hosts: Arc<[AllowedHost]>,
+    /// Tenant hooks: host patterns and the internal-address check, used instead of
+    /// `allowed_hosts`.
+    pub tenant_net: Option<Arc<TenantNet>>,
     pub config: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, Secret>,
 }
@@ -69,7 +72,7 @@ pub struct Limiter {
     pub peak_memory: usize,
     /// All linear memories of the store together, in bytes (see [`Usage::linear_memory`]).
     ///
-    /// [`Usage::linear_memory`]: super::Usage::linear_memory
+    /// [`Usage::linear_memory`]: crate::hooks::Usage::linear_memory
     pub linear_memory: usize,
 }
 
@@ -152,7 +155,10 @@ impl HookState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            policy: OutboundPolicy::new(Arc::clone(&grants.allowed_hosts)),
+            policy: OutboundPolicy::new(
+                Arc::clone(&grants.allowed_hosts),
+                grants.tenant_net.clone(),
+            ),
             limiter: Limiter {
                 memory_cap,
                 peak_memory: 0,

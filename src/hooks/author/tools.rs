@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{HookHost, HookSettings, LoadError, WasmHook};
 use crate::domain::{
     Event, EventKind, EventPayload, RequestContext, TenantId, UserSnapshot, new_event_id,
 };
+use crate::hooks::{HookHost, HookSettings, LoadError, WasmHook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {

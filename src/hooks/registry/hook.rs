@@ -7,17 +7,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::invoke::{Call, FailureKind, Returned, Usage, run};
-use super::limits::HookLimits;
-use super::runtime::Runtime;
-use super::since_v0_1_0::{HookPre, wit_event};
-use super::state::{Grants, HookState, LogContext};
 use crate::domain::{Event, EventKind, TenantId};
 use crate::events::{EventHandler, HandlerError};
+use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
+use crate::hooks::limits::HookLimits;
+use crate::hooks::runtime::Runtime;
+use crate::hooks::since_v0_1_0::{HookPre, wit_event};
+use crate::hooks::state::{Grants, HookState, LogContext};
 
 pub struct WasmHook {
     pub(crate) name: Arc<str>,
-    pub(crate) tenant: TenantId,
+    /// Which tenants' events it receives.
+    pub(crate) scope: Scope,
     pub(crate) file: PathBuf,
     pub(crate) sha256: String,
     pub(crate) events: BTreeSet<EventKind>,
@@ -25,6 +26,33 @@ pub struct WasmHook {
     pub(crate) grants: Arc<Grants>,
     pub(crate) pre: HookPre<HookState>,
     pub(crate) runtime: Arc<Runtime>,
+}
+
+/// Whose events a hook receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// A platform hook: every tenant, or only those listed (`tenants = [...]` in hooks.toml).
+    Platform(Option<BTreeSet<TenantId>>),
+    /// One tenant's own hook.
+    Tenant(TenantId),
+}
+
+impl Scope {
+    pub fn includes(&self, tenant: &TenantId) -> bool {
+        match self {
+            Scope::Platform(None) => true,
+            Scope::Platform(Some(only)) => only.contains(tenant),
+            Scope::Tenant(own) => own == tenant,
+        }
+    }
+
+    /// For logs: the owning tenant, or `platform`.
+    pub fn label(&self) -> String {
+        match self {
+            Scope::Platform(_) => "platform".to_owned(),
+            Scope::Tenant(t) => t.to_string(),
+        }
+    }
 }
 
 /// A failed invocation: what went wrong and what it cost.
@@ -60,8 +88,9 @@ impl WasmHook {
         &self.name
     }
 
-    pub fn tenant(&self) -> &TenantId {
-        &self.tenant
+    /// Whose events it receives.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     pub fn file(&self) -> &std::path::Path {
@@ -114,7 +143,7 @@ impl WasmHook {
             kind: kind_,
             usage,
         };
-        if event.tenant != self.tenant {
+        if !self.scope.includes(&event.tenant) {
             return Err(fail(FailureKind::WrongTenant, Usage::default()));
         }
         if !self.events.contains(&kind) {
@@ -154,10 +183,12 @@ impl WasmHook {
     /// Calls the hook's `register` export (load time only). It runs with no grants at all (no
     /// outbound hosts, config or secrets), so loading has no side effects and cannot depend on
     /// anything but the component itself.
-    pub(crate) async fn register(&self) -> Result<super::since_v0_1_0::Registration, String> {
+    pub(crate) async fn register(
+        &self,
+    ) -> Result<crate::hooks::since_v0_1_0::Registration, String> {
         let log = LogContext {
             hook: Arc::clone(&self.name),
-            tenant: self.tenant.to_string(),
+            tenant: self.scope.label(),
             event_id: String::new(),
             event: "register",
         };
@@ -178,7 +209,7 @@ impl WasmHook {
     }
 }
 
-fn log_failure(f: &HookFailure) {
+pub(crate) fn log_failure(f: &HookFailure) {
     let reason = f.kind.to_string();
     let duration_ms = f.usage.duration.as_secs_f64() * 1000.0;
     match f.kind {

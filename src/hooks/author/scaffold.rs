@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-const WIT: &str = include_str!("../../wit/v0.1.0/hooks.wit");
-const README: &str = include_str!("../../templates/hook/README.md.tmpl");
-const HOOKS_TOML: &str = include_str!("../../templates/hook/hooks.toml.tmpl");
+const WIT: &str = include_str!("../../../wit/v0.1.0/hooks.wit");
+const README: &str = include_str!("../../../templates/hook/README.md.tmpl");
+const HOOKS_TOML: &str = include_str!("../../../templates/hook/hooks.toml.tmpl");
 
 /// A language `hooks new` can scaffold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,52 +54,52 @@ impl Language {
             Language::Rust => vec![
                 file(
                     "Cargo.toml",
-                    include_str!("../../templates/hook/rust/Cargo.toml.tmpl"),
+                    include_str!("../../../templates/hook/rust/Cargo.toml.tmpl"),
                 ),
                 file(
                     ".cargo/config.toml",
-                    include_str!("../../templates/hook/rust/.cargo/config.toml.tmpl"),
+                    include_str!("../../../templates/hook/rust/.cargo/config.toml.tmpl"),
                 ),
                 file(
                     "src/lib.rs",
-                    include_str!("../../templates/hook/rust/src/lib.rs.tmpl"),
+                    include_str!("../../../templates/hook/rust/src/lib.rs.tmpl"),
                 ),
                 file(
                     ".gitignore",
-                    include_str!("../../templates/hook/rust/gitignore.tmpl"),
+                    include_str!("../../../templates/hook/rust/gitignore.tmpl"),
                 ),
             ],
             Language::Js => vec![
                 file(
                     "package.json",
-                    include_str!("../../templates/hook/js/package.json.tmpl"),
+                    include_str!("../../../templates/hook/js/package.json.tmpl"),
                 ),
                 file(
                     "hook.js",
-                    include_str!("../../templates/hook/js/hook.js.tmpl"),
+                    include_str!("../../../templates/hook/js/hook.js.tmpl"),
                 ),
                 file(
                     ".gitignore",
-                    include_str!("../../templates/hook/js/gitignore.tmpl"),
+                    include_str!("../../../templates/hook/js/gitignore.tmpl"),
                 ),
             ],
             Language::Python => vec![
                 file(
                     "app.py",
-                    include_str!("../../templates/hook/python/app.py.tmpl"),
+                    include_str!("../../../templates/hook/python/app.py.tmpl"),
                 ),
                 file(
                     "requirements.txt",
-                    include_str!("../../templates/hook/python/requirements.txt.tmpl"),
+                    include_str!("../../../templates/hook/python/requirements.txt.tmpl"),
                 ),
                 Template {
                     path: "build.sh",
-                    text: include_str!("../../templates/hook/python/build.sh.tmpl"),
+                    text: include_str!("../../../templates/hook/python/build.sh.tmpl"),
                     executable: true,
                 },
                 file(
                     ".gitignore",
-                    include_str!("../../templates/hook/python/gitignore.tmpl"),
+                    include_str!("../../../templates/hook/python/gitignore.tmpl"),
                 ),
             ],
         }

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
-use super::limits::HookLimits;
-use super::runtime::Runtime;
-use super::since_v0_1_0::{HookPre, Registration, WitEvent};
-use super::state::{Grants, HookState, LogContext, MemoryLimitExceeded};
+use crate::hooks::limits::HookLimits;
+use crate::hooks::runtime::Runtime;
+use crate::hooks::since_v0_1_0::{HookPre, Registration, WitEvent};
+use crate::hooks::state::{Grants, HookState, LogContext, MemoryLimitExceeded};
 
 /// Why an invocation failed. Guest errors are the hook's own report; everything else is caught
 /// by the host.
@@ -119,7 +119,7 @@ pub(crate) async fn run(
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
         store
-            .fuel_async_yield_interval(Some(super::engine::FUEL_YIELD_INTERVAL))
+            .fuel_async_yield_interval(Some(crate::hooks::engine::FUEL_YIELD_INTERVAL))
             .expect("fuel is enabled");
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::engine::POOL_MAX_MEMORY_SIZE;
-use super::manifest::HookEntry;
+use crate::hooks::engine::POOL_MAX_MEMORY_SIZE;
+use crate::hooks::manifest::HookEntry;
 
 /// Fuel per event by default: ~5–40 ms of CPU for compiled guests (wasm-notes §7: 10M fuel ≈
 /// 1–8 ms). A trivial Rust hook uses ~2,000 and a JavaScript one ~140,000, so this only stops

@@ -1,13 +1,25 @@
-//! What every hook of a host shares: the engine, the linker, the epoch ticker and the slots
-//! that bound concurrent invocations. It lives as long as the longest-lived hook.
+//! Running hooks: the one [`engine`], what an invocation may import ([`imports`]), what its
+//! store holds and grants ([`state`], [`outbound`], [`stdio`]), its [`limits`], and one
+//! invocation ([`invoke`]).
+//!
+//! [`Runtime`] is what every hook of a host shares: the engine, the linker, the epoch ticker and
+//! the slots that bound concurrent invocations. It lives as long as the longest-lived hook.
+
+pub mod engine;
+pub mod imports;
+pub(crate) mod invoke;
+pub(crate) mod limits;
+pub mod outbound;
+pub(crate) mod state;
+pub mod stdio;
 
 use tokio::sync::{Notify, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-use super::engine::{EpochTicker, build_engine};
-use super::since_v0_1_0::Hook;
-use super::state::HookState;
+use crate::hooks::engine::{EpochTicker, build_engine};
+use crate::hooks::since_v0_1_0::Hook;
+use crate::hooks::state::HookState;
 
 pub(crate) struct Runtime {
     pub engine: Engine,

@@ -10,18 +10,18 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use super::cache::CompileCache;
-use super::engine::hex;
-use super::hook::WasmHook;
-use super::imports::{check_import, find_handler_export};
-use super::manifest::{HookEntry, MANIFEST_FILE, Manifest, is_env_var_name};
-use super::outbound::AllowedHost;
-use super::problems::{Problem, ProblemKind};
-use super::runtime::Runtime;
-use super::since_v0_1_0::{HookPre, domain_kind};
-use super::state::{Grants, Secret};
-use super::{HookSettings, LoadStats};
 use crate::domain::{EventKind, TenantId};
+use crate::hooks::cache::CompileCache;
+use crate::hooks::engine::hex;
+use crate::hooks::hook::WasmHook;
+use crate::hooks::imports::{check_import, find_handler_export};
+use crate::hooks::manifest::{HookEntry, MANIFEST_FILE, Manifest, is_env_var_name};
+use crate::hooks::outbound::{AllowedHost, HostPattern, TenantNet};
+use crate::hooks::problems::{Problem, ProblemKind};
+use crate::hooks::runtime::Runtime;
+use crate::hooks::since_v0_1_0::{HookPre, domain_kind};
+use crate::hooks::state::{Grants, Secret};
+use crate::hooks::{HookSettings, LoadStats};
 
 pub(crate) struct Loaded {
     /// In registration order.
@@ -30,10 +30,22 @@ pub(crate) struct Loaded {
     pub stats: LoadStats,
 }
 
+/// Which hooks a directory holds, and where their secrets come from.
+pub(crate) enum DirScope {
+    /// The hooks directory: platform hooks, secrets from environment variables.
+    Platform,
+    /// `hooks/tenants/<tenant>/`: that tenant's hooks, secrets from the tenant's own secrets
+    /// (opened from the database), never the environment.
+    Tenant {
+        tenant: TenantId,
+        secrets: BTreeMap<String, Secret>,
+    },
+}
+
 pub(crate) async fn load_dir(
     runtime: &Arc<Runtime>,
     settings: &HookSettings,
-    tenant: &TenantId,
+    scope: &DirScope,
 ) -> Loaded {
     let started = Instant::now();
     let mut problems = Vec::new();
@@ -87,7 +99,7 @@ pub(crate) async fn load_dir(
             runtime,
             settings,
             cache: cache.as_ref(),
-            tenant,
+            scope,
             name: stem,
             path,
             entry: &entry,
@@ -135,7 +147,7 @@ struct LoadOne<'a> {
     runtime: &'a Arc<Runtime>,
     settings: &'a HookSettings,
     cache: Option<&'a CompileCache>,
-    tenant: &'a TenantId,
+    scope: &'a DirScope,
     name: &'a str,
     path: &'a Path,
     entry: &'a HookEntry,
@@ -143,9 +155,10 @@ struct LoadOne<'a> {
 
 /// What hooks.toml grants a hook, once checked.
 struct Granted {
-    limits: super::HookLimits,
+    limits: crate::hooks::HookLimits,
     grants: Grants,
     events: Option<Vec<EventKind>>,
+    scope: crate::hooks::Scope,
 }
 
 impl LoadOne<'_> {
@@ -195,7 +208,7 @@ impl LoadOne<'_> {
 
         let mut hook = WasmHook {
             name: Arc::from(self.name),
-            tenant: self.tenant.clone(),
+            scope: granted.scope,
             file: self.path.to_owned(),
             sha256,
             events: BTreeSet::new(),
@@ -263,28 +276,87 @@ impl LoadOne<'_> {
                 self.settings.defaults.clone()
             });
         let mut allowed = Vec::new();
-        for raw in &self.entry.allowed_hosts {
-            match AllowedHost::parse(raw) {
-                Ok(host) => allowed.push(host),
-                Err(e) => problems.push(ProblemKind::Manifest(e)),
+        let mut tenant_net = None;
+        match self.scope {
+            DirScope::Platform => {
+                for raw in &self.entry.allowed_hosts {
+                    match AllowedHost::parse(raw) {
+                        Ok(host) => allowed.push(host),
+                        Err(e) => problems.push(ProblemKind::Manifest(e)),
+                    }
+                }
+            }
+            // Tenant hooks get patterns and the connect-time internal-address check; an
+            // internal address is reachable only when its hooks.toml lists it exactly.
+            DirScope::Tenant { .. } => {
+                let mut patterns = Vec::new();
+                for raw in &self.entry.allowed_hosts {
+                    match HostPattern::parse(raw) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => problems.push(ProblemKind::Manifest(e)),
+                    }
+                }
+                tenant_net = Some(TenantNet::new(patterns));
             }
         }
         let mut secrets = BTreeMap::new();
         for (key, var) in &self.entry.secrets {
-            if !is_env_var_name(var) {
-                problems.push(ProblemKind::SecretNotAVariable { key: key.clone() });
-                continue;
-            }
-            match self.settings.read_env(var) {
-                Some(value) if !value.is_empty() => {
-                    secrets.insert(key.clone(), Secret(value));
+            match self.scope {
+                DirScope::Platform => {
+                    if !is_env_var_name(var) {
+                        problems.push(ProblemKind::SecretNotAVariable { key: key.clone() });
+                        continue;
+                    }
+                    match self.settings.read_env(var) {
+                        Some(value) if !value.is_empty() => {
+                            secrets.insert(key.clone(), Secret(value));
+                        }
+                        _ => problems.push(ProblemKind::SecretUnset {
+                            key: key.clone(),
+                            var: var.clone(),
+                        }),
+                    }
                 }
-                _ => problems.push(ProblemKind::SecretUnset {
-                    key: key.clone(),
-                    var: var.clone(),
-                }),
+                // A tenant's hooks.toml names the tenant's secrets: reading the operator's
+                // environment from a tenant's configuration would leak the platform's keys.
+                DirScope::Tenant {
+                    secrets: tenant_secrets,
+                    ..
+                } => match tenant_secrets.get(var) {
+                    Some(value) => {
+                        secrets.insert(key.clone(), value.clone());
+                    }
+                    None => problems.push(ProblemKind::TenantSecretUnset {
+                        key: key.clone(),
+                        name: var.clone(),
+                    }),
+                },
             }
         }
+        let scope = match (self.scope, &self.entry.tenants) {
+            (DirScope::Platform, None) => crate::hooks::Scope::Platform(None),
+            (DirScope::Platform, Some(names)) => {
+                let mut only = BTreeSet::new();
+                for name in names {
+                    match TenantId::parse(name) {
+                        Ok(t) => {
+                            only.insert(t);
+                        }
+                        Err(e) => problems.push(ProblemKind::Manifest(format!(
+                            "tenants lists {name:?}: {e}"
+                        ))),
+                    }
+                }
+                crate::hooks::Scope::Platform(Some(only))
+            }
+            (DirScope::Tenant { .. }, Some(_)) => {
+                problems.push(ProblemKind::Manifest(
+                    "`tenants` is for platform hooks; a tenant's hooks are its own".to_owned(),
+                ));
+                crate::hooks::Scope::Platform(None)
+            }
+            (DirScope::Tenant { tenant, .. }, None) => crate::hooks::Scope::Tenant(tenant.clone()),
+        };
         let events = match self.entry.event_kinds() {
             None => None,
             Some(Ok(kinds)) => Some(kinds),
@@ -303,11 +375,13 @@ impl LoadOne<'_> {
         Ok(Granted {
             limits,
             grants: Grants {
+                tenant_net: tenant_net.map(Arc::new),
                 allowed_hosts: allowed.into(),
                 config: self.entry.config.clone(),
                 secrets,
             },
             events,
+            scope,
         })
     }
 
@@ -341,7 +415,7 @@ impl LoadOne<'_> {
 }
 
 /// A binary component, not a core module or anything else.
-fn check_header(bytes: &[u8]) -> Result<(), ProblemKind> {
+pub(crate) fn check_header(bytes: &[u8]) -> Result<(), ProblemKind> {
     const MAGIC: &[u8] = b"\0asm";
     const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
     const COMPONENT_LAYER: [u8; 2] = [1, 0];
@@ -365,7 +439,10 @@ fn check_header(bytes: &[u8]) -> Result<(), ProblemKind> {
 }
 
 /// Every import not allowed, and whether the handler export is there at a served version.
-fn check_interfaces(component: &Component, engine: &wasmtime::Engine) -> Vec<ProblemKind> {
+pub(crate) fn check_interfaces(
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> Vec<ProblemKind> {
     let ty = component.component_type();
     let mut problems: Vec<ProblemKind> = ty
         .imports(engine)

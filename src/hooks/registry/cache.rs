@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::engine::compatibility_key;
+use crate::hooks::engine::compatibility_key;
 
 pub struct CompileCache {
     dir: PathBuf,

@@ -55,6 +55,8 @@ pub enum ProblemKind {
     MissingSecret { hook: String, key: String },
     #[error("secret `{key}` names environment variable {var}, which is not set")]
     SecretUnset { key: String, var: String },
+    #[error("secret `{key}` names tenant secret {name}, which is not set")]
+    TenantSecretUnset { key: String, name: String },
     #[error("secret `{key}` must name an environment variable, not hold a value")]
     SecretNotAVariable { key: String },
 }

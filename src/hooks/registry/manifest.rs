@@ -46,9 +46,12 @@ pub struct HookEntry {
     pub order: Option<i32>,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    /// Secret name (as the hook asks for it) → environment variable holding the value.
+    /// Secret name (as the hook asks for it) → environment variable holding the value (platform
+    /// hooks) or the name of a tenant secret (tenant hooks: never the environment).
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Platform hooks only: the tenants whose events it receives (default: every tenant).
+    pub tenants: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]

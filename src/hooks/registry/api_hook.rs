@@ -1,0 +1,163 @@
+//! A hook deployed through the API, loaded lazily: its row is read at start (cheap), its code
+//! is compiled (or taken from the shared [`CodeCache`]) when its first event arrives.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::OnceCell;
+
+use super::code::Code;
+use super::{Loader, TenantManifest};
+use crate::domain::{Event, EventKind, TenantId};
+use crate::events::{EventHandler, HandlerError};
+use crate::hooks::hook::{HookFailure, log_failure};
+use crate::hooks::invoke::{Call, FailureKind, Usage, run};
+use crate::hooks::limits::HookLimits;
+use crate::hooks::since_v0_1_0::{HookPre, wit_event};
+use crate::hooks::state::{Grants, HookState, LogContext};
+
+pub struct ApiHook {
+    pub(crate) name: Arc<str>,
+    pub(crate) tenant: TenantId,
+    pub(crate) sha256: String,
+    pub(crate) events: BTreeSet<EventKind>,
+    pub(crate) order: i64,
+    pub(crate) enabled: bool,
+    pub(crate) updated_at: i64,
+    pub(crate) manifest: TenantManifest,
+    pub(crate) limits: HookLimits,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) code: Arc<Code>,
+    pre: OnceCell<HookPre<HookState>>,
+    loader: Arc<Loader>,
+}
+
+pub(crate) struct ApiHookParts {
+    pub name: String,
+    pub tenant: TenantId,
+    pub sha256: String,
+    pub events: BTreeSet<EventKind>,
+    pub order: i64,
+    pub enabled: bool,
+    pub updated_at: i64,
+    pub manifest: TenantManifest,
+    pub limits: HookLimits,
+    pub grants: Grants,
+}
+
+impl ApiHook {
+    pub(crate) fn new(parts: ApiHookParts, loader: Arc<Loader>) -> Self {
+        let code = loader.code.entry(&parts.sha256);
+        Self {
+            name: Arc::from(parts.name),
+            tenant: parts.tenant,
+            sha256: parts.sha256,
+            events: parts.events,
+            order: parts.order,
+            enabled: parts.enabled,
+            updated_at: parts.updated_at,
+            manifest: parts.manifest,
+            limits: parts.limits,
+            grants: Arc::new(parts.grants),
+            code,
+            pre: OnceCell::new(),
+            loader,
+        }
+    }
+
+    /// Compiles (once per sha256, shared) and links (once per hook) on first use.
+    async fn pre(&self) -> Result<&HookPre<HookState>, String> {
+        self.pre
+            .get_or_try_init(|| async {
+                let store = self.loader.store.clone();
+                let sha = self.sha256.clone();
+                let component = self
+                    .loader
+                    .code
+                    .component(&self.code, || async move {
+                        store
+                            .hook_component(&sha)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("component {sha} is not stored"))
+                    })
+                    .await?;
+                self.loader
+                    .runtime
+                    .linker
+                    .instantiate_pre(&component)
+                    .and_then(HookPre::new)
+                    .map_err(|e| format!("cannot be linked: {}", e.root_cause()))
+            })
+            .await
+    }
+
+    pub async fn invoke(&self, event: &Event) -> Result<Usage, HookFailure> {
+        let kind = event.kind();
+        let fail = |k: FailureKind, usage: Usage| HookFailure {
+            hook: self.name.to_string(),
+            event: kind,
+            event_id: event.id.clone(),
+            kind: k,
+            usage,
+        };
+        if event.tenant != self.tenant {
+            return Err(fail(FailureKind::WrongTenant, Usage::default()));
+        }
+        if !self.events.contains(&kind) {
+            return Err(fail(FailureKind::NotSubscribed, Usage::default()));
+        }
+        let pre = match self.pre().await {
+            Ok(pre) => pre,
+            Err(reason) => {
+                let failure = fail(FailureKind::Trap(reason), Usage::default());
+                log_failure(&failure);
+                return Err(failure);
+            }
+        };
+        let log = LogContext {
+            hook: Arc::clone(&self.name),
+            tenant: self.tenant.to_string(),
+            event_id: event.id.clone(),
+            event: kind.as_str(),
+        };
+        let wit = wit_event(event);
+        let (outcome, usage) = run(
+            &self.loader.runtime,
+            pre,
+            &self.grants,
+            &self.limits,
+            Some(log),
+            Call::Handle(&wit),
+        )
+        .await;
+        match outcome {
+            Ok(_) => Ok(usage),
+            Err(k) => {
+                let failure = fail(k, usage);
+                log_failure(&failure);
+                Err(failure)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for ApiHook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handles(&self, kind: EventKind) -> bool {
+        self.enabled && self.events.contains(&kind)
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        match self.invoke(event).await {
+            Ok(_) => Ok(()),
+            Err(f) if f.kind == FailureKind::NotSubscribed => Ok(()),
+            Err(f) => Err(HandlerError(f.to_string())),
+        }
+    }
+}

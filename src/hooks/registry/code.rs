@@ -1,0 +1,118 @@
+//! Compiled code shared by sha256: one component deployed to 1,000 tenants is compiled once, on
+//! first use, on a bounded pool of blocking threads, so compiles never occupy the async workers
+//! that serve auth requests. Entries live as long as some hook holds them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::{OnceCell, Semaphore};
+use wasmtime::component::Component;
+
+use crate::hooks::cache::CompileCache;
+use crate::hooks::runtime::Runtime;
+
+/// One component's compiled code, compiled at most once.
+pub(crate) struct Code {
+    pub sha256: String,
+    compiled: OnceCell<Component>,
+}
+
+impl Code {
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.initialized()
+    }
+}
+
+pub(crate) struct CodeCache {
+    runtime: Arc<Runtime>,
+    entries: Mutex<HashMap<String, Weak<Code>>>,
+    /// Compiles running at once. Each holds a core for up to seconds (JavaScript, Python); a
+    /// burst of first events across tenants queues here instead of starving the server.
+    compiling: Semaphore,
+    disk: Option<CompileCache>,
+}
+
+impl CodeCache {
+    pub fn new(runtime: Arc<Runtime>, concurrency: u32, disk_dir: Option<PathBuf>) -> Self {
+        let disk = disk_dir.and_then(|dir| {
+            CompileCache::open(&dir, &runtime.engine)
+                .inspect_err(|e| {
+                    tracing::warn!(dir = %dir.display(), error = %e,
+                    "compile cache unavailable for tenant hooks")
+                })
+                .ok()
+        });
+        Self {
+            runtime,
+            entries: Mutex::new(HashMap::new()),
+            compiling: Semaphore::new(concurrency.max(1) as usize),
+            disk,
+        }
+    }
+
+    /// The shared entry for a hash (not compiled yet unless someone already did).
+    pub fn entry(&self, sha256: &str) -> Arc<Code> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(code) = entries.get(sha256).and_then(Weak::upgrade) {
+            return code;
+        }
+        entries.retain(|_, w| w.strong_count() > 0);
+        let code = Arc::new(Code {
+            sha256: sha256.to_owned(),
+            compiled: OnceCell::new(),
+        });
+        entries.insert(sha256.to_owned(), Arc::downgrade(&code));
+        code
+    }
+
+    /// Distinct components currently compiled in memory.
+    pub fn compiled_count(&self) -> usize {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.is_compiled())
+            .count()
+    }
+
+    /// The compiled component; `bytes` is asked for only when it has to be compiled. A failure
+    /// (database unreachable) is not remembered: the next event tries again.
+    pub async fn component<F, Fut>(&self, code: &Code, bytes: F) -> Result<Component, String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, String>>,
+    {
+        code.compiled
+            .get_or_try_init(|| async {
+                let engine = &self.runtime.engine;
+                if let Some(c) = self
+                    .disk
+                    .as_ref()
+                    .and_then(|d| d.load(engine, &code.sha256))
+                {
+                    return Ok(c);
+                }
+                let bytes = bytes().await?;
+                let _permit = self
+                    .compiling
+                    .acquire()
+                    .await
+                    .map_err(|_| "compile pool closed".to_owned())?;
+                let engine = engine.clone();
+                let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+                    .await
+                    .map_err(|e| format!("compile task failed: {e}"))?
+                    .map_err(|e| format!("does not compile: {}", e.root_cause()))?;
+                if let Some(disk) = &self.disk
+                    && let Err(e) = disk.store(&compiled, &code.sha256)
+                {
+                    tracing::warn!(sha256 = %code.sha256, error = %e,
+                        "cannot write compiled tenant hook to the cache");
+                }
+                Ok(compiled)
+            })
+            .await
+            .cloned()
+    }
+}

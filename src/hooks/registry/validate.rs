@@ -1,0 +1,193 @@
+//! Everything checked before a deploy is answered: name, size, manifest against the ceilings,
+//! the tenant's secrets, the component itself (binary format, world, imports), a compile, a
+//! link and a `register()` call. The first problem found is returned with its stable code;
+//! nothing is stored until all of it passed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::code::Code;
+use super::{DeployError, HookRegistry, TenantManifest, valid_name};
+use crate::domain::{EventKind, TenantId};
+use crate::hooks::engine::hex;
+use crate::hooks::invoke::{Call, Returned, run};
+use crate::hooks::loader::{check_header, check_interfaces};
+use crate::hooks::problems::ProblemKind;
+use crate::hooks::since_v0_1_0::{HookPre, domain_kind};
+use crate::hooks::state::Grants;
+
+/// A deploy that passed every check, ready to be stored.
+pub struct Prepared {
+    pub sha256: String,
+    pub manifest: TenantManifest,
+    pub events: BTreeSet<EventKind>,
+    /// Keeps the compiled code alive until the stored hook picks it up, so it is not compiled
+    /// twice.
+    pub(crate) _code: Arc<Code>,
+}
+
+impl HookRegistry {
+    /// Validates a deploy of `name` for `tenant`. `secret_names` are the tenant's secrets.
+    pub async fn prepare(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        bytes: Vec<u8>,
+        manifest: Option<&[u8]>,
+        secret_names: &BTreeSet<String>,
+    ) -> Result<Prepared, DeployError> {
+        let loader = self.loader();
+        let ceilings = &loader.ceilings;
+        if !valid_name(name) {
+            return Err(DeployError::new(
+                "invalid_name",
+                "a hook name is 1-64 characters of a-z, 0-9 and single '-' (kebab-case)",
+            ));
+        }
+        if let Some(source) = self.name_taken_outside_api(tenant, name) {
+            return Err(DeployError::new(
+                "name_taken",
+                format!("`{name}` is the name of a {source} hook of this tenant"),
+            ));
+        }
+        if bytes.len() > ceilings.max_component_bytes {
+            return Err(too_large(ceilings.max_component_bytes));
+        }
+        let manifest = match manifest {
+            Some(raw) => TenantManifest::parse(raw)?,
+            None => TenantManifest::default(),
+        };
+        manifest.check_config()?;
+        let limits = manifest.limits(ceilings)?;
+        manifest.hosts(ceilings)?;
+        let wanted = manifest.event_kinds()?;
+        for (key, secret) in &manifest.secrets {
+            if !secret_names.contains(secret) {
+                return Err(DeployError::new(
+                    "unknown_secret",
+                    format!(
+                        "secrets.{key} names tenant secret {secret:?}, which is not set \
+                         (PUT .../hook-secrets/{secret} first)"
+                    ),
+                ));
+            }
+        }
+
+        check_header(&bytes).map_err(|k| DeployError::new("not_a_component", k.to_string()))?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let code = loader.code.entry(&sha256);
+        let component = loader
+            .code
+            .component(&code, || async move { Ok(bytes) })
+            .await
+            .map_err(|e| DeployError::new("invalid_component", e))?;
+        if let Some(problem) = check_interfaces(&component, &loader.runtime.engine)
+            .into_iter()
+            .next()
+        {
+            let code = match problem {
+                ProblemKind::ForbiddenImport { .. } => "forbidden_import",
+                _ => "wrong_world",
+            };
+            return Err(DeployError::new(code, problem.to_string()));
+        }
+        let pre = loader
+            .runtime
+            .linker
+            .instantiate_pre(&component)
+            .and_then(HookPre::new)
+            .map_err(|e| {
+                DeployError::new(
+                    "wrong_world",
+                    format!("cannot be linked: {}", e.root_cause()),
+                )
+            })?;
+        // register() runs with no grants at all: no side effects, nothing to read.
+        let (outcome, _usage) = run(
+            &loader.runtime,
+            &pre,
+            &Arc::new(Grants::default()),
+            &limits,
+            None,
+            Call::Register,
+        )
+        .await;
+        let registration = match outcome {
+            Ok(Returned::Registration(r)) => r,
+            Ok(Returned::Handled(_)) => unreachable!("register returns a registration"),
+            Err(kind) => {
+                return Err(DeployError::new(
+                    "register_failed",
+                    format!("its register() call failed: {kind}"),
+                ));
+            }
+        };
+        let subscribed: BTreeSet<EventKind> = registration
+            .events
+            .iter()
+            .filter_map(|k| domain_kind(*k))
+            .collect();
+        let events = match wanted {
+            Some(wanted) => {
+                if let Some(k) = wanted.iter().find(|k| !subscribed.contains(k)) {
+                    return Err(DeployError::new(
+                        "event_not_subscribed",
+                        format!("events lists {k}, which the hook does not subscribe to"),
+                    ));
+                }
+                wanted.into_iter().collect()
+            }
+            None => subscribed,
+        };
+        if let Some(key) = registration
+            .config
+            .iter()
+            .find(|k| !manifest.config.contains_key(*k))
+        {
+            return Err(DeployError::new(
+                "missing_config",
+                format!("the hook needs config `{key}`; add it to the manifest's config"),
+            ));
+        }
+        if let Some(key) = registration
+            .secrets
+            .iter()
+            .find(|k| !manifest.secrets.contains_key(*k))
+        {
+            return Err(DeployError::new(
+                "missing_secret",
+                format!(
+                    "the hook needs secret `{key}`; map it to a tenant secret in the \
+                     manifest's secrets"
+                ),
+            ));
+        }
+        Ok(Prepared {
+            sha256,
+            manifest,
+            events,
+            _code: code,
+        })
+    }
+}
+
+pub fn too_large(max: usize) -> DeployError {
+    DeployError::new(
+        "component_too_large",
+        format!("the component is over the limit of {} MiB", max >> 20),
+    )
+}
+
+impl HookRegistry {
+    /// The checks a changed manifest must pass (`PATCH`): config sizes, limits within the
+    /// ceilings, hosts granted by the operator.
+    pub fn check_manifest(&self, manifest: &TenantManifest) -> Result<(), DeployError> {
+        let ceilings = &self.loader().ceilings;
+        manifest.check_config()?;
+        manifest.limits(ceilings)?;
+        manifest.hosts(ceilings)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,564 @@
+//! Outbound HTTP for hooks: `wasi:http/outgoing-handler`, refused before any socket opens
+//! unless the request's scheme, host and port are on the hook's `allowed_hosts`.
+//!
+//! wasi:http never follows redirects itself, so a redirect to another host is a new request
+//! from the guest and goes through the same check. IP literals are allowed only when listed
+//! exactly. The check is on the request's authority, which is also what the connection is made
+//! to (the `Host` header is set by the host and is a forbidden header for guests).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use http::uri::{Scheme, Uri};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One `allowed_hosts` entry: `host` (the scheme's default port, 80 or 443) or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    host: String,
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("allowed_hosts entry {raw:?} is not `host` or `host:port` (no scheme or path)")
+        };
+        if raw.is_empty() || raw.contains(['/', '@', '?', '#', '*', ' ']) {
+            return Err(bad());
+        }
+        let authority: http::uri::Authority = raw.parse().map_err(|_| bad())?;
+        Ok(Self {
+            host: normalize_host(authority.host()),
+            port: authority.port_u16(),
+        })
+    }
+
+    fn allows(&self, host: &str, port: u16, default_port: u16) -> bool {
+        self.host == host && self.port.unwrap_or(default_port) == port
+    }
+}
+
+impl std::fmt::Display for AllowedHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+fn normalize_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether a request URI may be sent; `Err` says why not.
+pub fn check_uri(allowed: &[AllowedHost], uri: &Uri) -> Result<(), String> {
+    let default_port = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTPS => 443,
+        Some(s) if *s == Scheme::HTTP => 80,
+        other => return Err(format!("scheme {other:?} is not http or https")),
+    };
+    let authority = uri
+        .authority()
+        .ok_or_else(|| "the request has no host".to_owned())?;
+    // `user@host`: the connection is made to the whole authority string, so a userinfo part
+    // could make the checked host differ from the dialled one. Never needed by an API client.
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL's authority are not allowed".to_owned());
+    }
+    let host = normalize_host(authority.host());
+    let port = authority.port_u16().unwrap_or(default_port);
+    if allowed.iter().any(|a| a.allows(&host, port, default_port)) {
+        Ok(())
+    } else {
+        Err(format!("{host}:{port} is not in the hook's allowed_hosts"))
+    }
+}
+
+/// The per-invocation `WasiHttpHooks`: checks each request, records refusals for the log.
+pub struct OutboundPolicy {
+    allowed: Arc<[AllowedHost]>,
+    /// Tenant hooks: host patterns instead of `allowed`, and the address check at connect time.
+    tenant: Option<Arc<TenantNet>>,
+    /// Why each refused request was refused, in order (logged by the invoker).
+    pub refused: Vec<String>,
+    /// Requests let through, as `METHOD scheme://authority/path`.
+    pub sent: Vec<String>,
+}
+
+impl OutboundPolicy {
+    pub fn new(allowed: Arc<[AllowedHost]>, tenant: Option<Arc<TenantNet>>) -> Self {
+        Self {
+            allowed,
+            tenant,
+            refused: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        let uri = request.uri().clone();
+        if let Some(net) = &self.tenant {
+            let target = match net.check_uri(&uri) {
+                Ok(target) => target,
+                Err(reason) => {
+                    self.refused
+                        .push(format!("{} {uri}: {reason}", request.method()));
+                    return Box::new(async { Err(HttpError::HttpRequestDenied) });
+                }
+            };
+            self.sent.push(format!("{} {uri}", request.method()));
+            let net = Arc::clone(net);
+            return Box::new(async move {
+                let (response, io) = net.send(target, request, options).await?;
+                Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            });
+        }
+        if let Err(reason) = check_uri(&self.allowed, &uri) {
+            self.refused
+                .push(format!("{} {uri}: {reason}", request.method()));
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        self.sent.push(format!("{} {uri}", request.method()));
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// A `[tenant_hooks] allowed_hosts` entry or a tenant manifest's: `*` (any public host),
+/// `*.example.com` (any name under it), `host` or an IP literal, each with an optional port
+/// (without one: the scheme's default port; `*` alone: any port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: HostMatch,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Any,
+    /// `.example.com`: names strictly under it.
+    Under(String),
+    Exact(String),
+}
+
+impl HostPattern {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw == "*" {
+            return Ok(Self {
+                host: HostMatch::Any,
+                port: None,
+            });
+        }
+        if let Some(rest) = raw.strip_prefix("*.") {
+            let exact = AllowedHost::parse(rest)?;
+            if exact.host.parse::<std::net::IpAddr>().is_ok() || !exact.host.contains('.') {
+                return Err(format!("{raw:?}: a wildcard must be over a domain name"));
+            }
+            return Ok(Self {
+                host: HostMatch::Under(format!(".{}", exact.host)),
+                port: exact.port,
+            });
+        }
+        let exact = AllowedHost::parse(raw)?;
+        Ok(Self {
+            host: HostMatch::Exact(exact.host),
+            port: exact.port,
+        })
+    }
+
+    /// An IP literal with its port, listed exactly: the only way to an internal address.
+    fn exact_address(&self) -> Option<SocketAddr> {
+        let HostMatch::Exact(host) = &self.host else {
+            return None;
+        };
+        let ip: IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
+        Some(SocketAddr::new(ip, self.port?))
+    }
+
+    fn matches(&self, host: &str, port: u16, default_port: u16) -> bool {
+        let port_ok = match (&self.host, self.port) {
+            (HostMatch::Any, None) => true,
+            (_, p) => p.unwrap_or(default_port) == port,
+        };
+        port_ok
+            && match &self.host {
+                HostMatch::Any => host.parse::<IpAddr>().is_err() && !host.starts_with('['),
+                HostMatch::Under(suffix) => host.ends_with(suffix.as_str()),
+                HostMatch::Exact(h) => h == host,
+            }
+    }
+
+    /// Whether everything `other` grants is granted by this (operator) entry. IP literals are
+    /// covered only by the same literal: `*` never opens an address.
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        if let HostMatch::Exact(h) = &other.host
+            && (h.parse::<IpAddr>().is_ok() || h.starts_with('['))
+        {
+            return self == other;
+        }
+        let port_ok = match (&self.host, self.port) {
+            (HostMatch::Any, None) => true,
+            _ => self.port == other.port,
+        };
+        port_ok
+            && match (&self.host, &other.host) {
+                (HostMatch::Any, _) => true,
+                (HostMatch::Under(s), HostMatch::Under(o)) => o.ends_with(s.as_str()),
+                (HostMatch::Under(s), HostMatch::Exact(h)) => h.ends_with(s.as_str()),
+                (HostMatch::Exact(a), HostMatch::Exact(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            HostMatch::Any => f.write_str("*")?,
+            HostMatch::Under(s) => write!(f, "*{s}")?,
+            HostMatch::Exact(h) => f.write_str(h)?,
+        }
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loopback, private, link-local, unspecified, shared (CGNAT), multicast, documentation and
+/// other non-global addresses: where a hostile tenant hook would go to reach the platform's
+/// internals (metadata services, databases, admin ports).
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || o[0] >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                || (seg[0] == 0x64 && seg[1] == 0xff9b)
+        }
+    }
+}
+
+/// A tenant hook's network grant: its host patterns, and the internal addresses the operator
+/// listed exactly (and the tenant was granted).
+#[derive(Debug)]
+pub struct TenantNet {
+    patterns: Vec<HostPattern>,
+    exact_internal: Vec<SocketAddr>,
+}
+
+/// Where a checked request goes.
+pub struct Target {
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+impl TenantNet {
+    pub fn new(patterns: Vec<HostPattern>) -> Self {
+        let exact_internal = patterns
+            .iter()
+            .filter_map(HostPattern::exact_address)
+            .collect();
+        Self {
+            patterns,
+            exact_internal,
+        }
+    }
+
+    pub fn patterns(&self) -> &[HostPattern] {
+        &self.patterns
+    }
+
+    fn check_uri(&self, uri: &Uri) -> Result<Target, String> {
+        let (default_port, tls) = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTPS => (443, true),
+            Some(s) if *s == Scheme::HTTP => (80, false),
+            other => return Err(format!("scheme {other:?} is not http or https")),
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| "the request has no host".to_owned())?;
+        if authority.as_str().contains('@') {
+            return Err("credentials in the URL's authority are not allowed".to_owned());
+        }
+        let host = normalize_host(authority.host());
+        let port = authority.port_u16().unwrap_or(default_port);
+        if self
+            .patterns
+            .iter()
+            .any(|p| p.matches(&host, port, default_port))
+        {
+            Ok(Target { host, port, tls })
+        } else {
+            Err(format!("{host}:{port} is not in the hook's allowed_hosts"))
+        }
+    }
+
+    /// The addresses `target` may be reached at: every resolved address must be public or
+    /// listed exactly. Refusing when any is internal keeps a name that mixes a public and an
+    /// internal answer from being used to reach the internal one.
+    async fn resolve(&self, target: &Target) -> Result<SocketAddr, String> {
+        let literal = target.host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, target.port)],
+            Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
+                .await
+                .map_err(|e| format!("cannot resolve {}: {e}", target.host))?
+                .collect(),
+        };
+        let first = *addrs
+            .first()
+            .ok_or_else(|| format!("{} resolves to no address", target.host))?;
+        for addr in &addrs {
+            if is_internal(addr.ip()) && !self.exact_internal.contains(addr) {
+                return Err(format!(
+                    "{}:{} resolves to internal address {addr}, which is not listed exactly",
+                    target.host, target.port
+                ));
+            }
+        }
+        Ok(first)
+    }
+
+    /// Sends the request over a connection to the address that was checked (never resolving
+    /// the name a second time, so DNS rebinding cannot swap the address in between).
+    async fn send(
+        &self,
+        target: Target,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<(http::Response<WasiBody>, ConnectionDriver), HttpError> {
+        use http_body_util::BodyExt;
+        use wasmtime_wasi_http::io::TokioIo;
+
+        let addr = match self.resolve(&target).await {
+            Ok(addr) => addr,
+            Err(reason) => {
+                tracing::warn!(target: "hookauth::hook", %reason, "outbound request refused");
+                return Err(HttpError::HttpRequestDenied);
+            }
+        };
+        let connect_timeout = options
+            .and_then(|o| o.connect_timeout)
+            .unwrap_or(std::time::Duration::from_secs(10));
+        let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(HttpError::Connect)?;
+        *request.uri_mut() = http::Uri::builder()
+            .path_and_query(request.uri().path_and_query().map_or("/", |p| p.as_str()))
+            .build()
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let (response, conn) = if target.tls {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+            };
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .map_err(HttpError::Tls)?;
+            exchange(TokioIo::new(tls), request).await?
+        } else {
+            exchange(TokioIo::new(tcp), request).await?
+        };
+        Ok((
+            response.map(|b| b.map_err(HttpError::from).boxed_unsync()),
+            conn,
+        ))
+    }
+}
+
+/// Drives the connection while the guest reads the response body.
+type ConnectionDriver = std::pin::Pin<Box<dyn Future<Output = Result<(), HttpError>> + Send>>;
+
+type Exchanged = (http::Response<hyper::body::Incoming>, ConnectionDriver);
+
+/// One HTTP/1.1 request on an established connection; the connection keeps being driven in the
+/// returned future while the guest reads the body.
+async fn exchange<IO>(io: IO, request: http::Request<WasiBody>) -> Result<Exchanged, HttpError>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(HttpError::from)?;
+    let driver = tokio::spawn(conn);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(HttpError::from)?;
+    let rest = Box::pin(async move {
+        match driver.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(HttpError::from(e)),
+            Err(_) => Ok(()),
+        }
+    });
+    Ok((response, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_patterns_cover_tenant_grants() {
+        let p = |s: &str| HostPattern::parse(s).unwrap();
+        assert!(p("*").covers(&p("api.mailer.com")));
+        assert!(p("*").covers(&p("api.mailer.com:8443")));
+        assert!(!p("*").covers(&p("127.0.0.1:9100")));
+        assert!(!p("*").covers(&p("10.0.0.1")));
+        assert!(p("127.0.0.1:9100").covers(&p("127.0.0.1:9100")));
+        assert!(!p("127.0.0.1:9100").covers(&p("127.0.0.1:9101")));
+        assert!(p("*.example.com").covers(&p("api.example.com")));
+        assert!(p("*.example.com").covers(&p("*.eu.example.com")));
+        assert!(!p("*.example.com").covers(&p("example.com")));
+        assert!(!p("*.example.com").covers(&p("evilexample.com")));
+        assert!(HostPattern::parse("*.10.0.0.1").is_err());
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_public_pattern_never_reaches_an_internal_address() {
+        let net = TenantNet::new(vec![HostPattern::parse("*").unwrap()]);
+        // `localhost` is a name matched by `*`, but it resolves to loopback.
+        let target = net
+            .check_uri(&"http://localhost:9/".parse().unwrap())
+            .unwrap();
+        assert!(net.resolve(&target).await.is_err());
+        assert!(
+            net.check_uri(&"http://127.0.0.1:9/".parse().unwrap())
+                .is_err()
+        );
+        let exact = TenantNet::new(vec![HostPattern::parse("127.0.0.1:9100").unwrap()]);
+        let target = exact
+            .check_uri(&"http://127.0.0.1:9100/".parse().unwrap())
+            .unwrap();
+        assert!(exact.resolve(&target).await.is_ok());
+    }
+
+    fn allowed(list: &[&str]) -> Vec<AllowedHost> {
+        list.iter()
+            .map(|s| AllowedHost::parse(s).unwrap())
+            .collect()
+    }
+
+    fn check(list: &[&str], uri: &str) -> Result<(), String> {
+        check_uri(&allowed(list), &uri.parse().unwrap())
+    }
+
+    #[test]
+    fn a_bare_host_allows_its_default_ports_only() {
+        let list = ["api.mailer.example"];
+        assert!(check(&list, "https://api.mailer.example/send").is_ok());
+        assert!(check(&list, "http://API.Mailer.Example./send").is_ok());
+        assert!(check(&list, "https://api.mailer.example:8443/send").is_err());
+        assert!(check(&list, "https://evil.example/").is_err());
+        assert!(check(&list, "https://api.mailer.example.evil.example/").is_err());
+    }
+
+    #[test]
+    fn ip_literals_must_be_listed_exactly() {
+        let list = ["127.0.0.1:8025"];
+        assert!(check(&list, "http://127.0.0.1:8025/").is_ok());
+        assert!(check(&list, "http://127.0.0.1:8026/").is_err());
+        assert!(check(&list, "http://127.0.0.2:8025/").is_err());
+        assert!(check(&list, "http://[::1]:8025/").is_err());
+        assert!(check(&list, "http://localhost:8025/").is_err());
+        assert!(check(&list, "ftp://127.0.0.1:8025/").is_err());
+    }
+
+    #[test]
+    fn userinfo_cannot_disguise_the_host() {
+        let list = ["127.0.0.1:8025"];
+        assert!(check(&list, "http://evil.example:80@127.0.0.1:8025/").is_err());
+        assert!(check(&list, "http://user@127.0.0.1:8025/").is_err());
+    }
+
+    #[test]
+    fn entries_are_hosts_not_urls() {
+        assert!(AllowedHost::parse("https://api.example").is_err());
+        assert!(AllowedHost::parse("api.example/path").is_err());
+        assert!(AllowedHost::parse("*.example").is_err());
+        assert!(AllowedHost::parse("[::1]:80").is_ok());
+    }
+}

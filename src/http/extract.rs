@@ -1,0 +1,67 @@
+//! Extractors of the management API: who the request is for ([`Tenant`]) and who is asking
+//! ([`HookAdmin`], [`Operator`]). Authorisation happens here, before any body is read, so an
+//! anonymous caller never makes the server parse a multi-megabyte upload.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::client::Client;
+use super::error::ApiError;
+use crate::domain::TenantId;
+use crate::hooks_admin::Actor;
+
+/// The tenant the path names, resolved (and known to exist) by the tenant middleware.
+pub struct Tenant(pub TenantId);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<TenantId>()
+            .cloned()
+            .map(Tenant)
+            .ok_or(ApiError::UnknownTenant)
+    }
+}
+
+/// Someone allowed to manage the tenant's hooks: the operator, or a user of that tenant who is
+/// a superuser or holds `hooks:manage`.
+pub struct HookAdmin {
+    pub tenant: TenantId,
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for HookAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, app).await?;
+        let client = Client::from_request_parts(parts, app)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let actor = app
+            .hooks_admin
+            .authorize(&tenant, client.bearer.as_deref())
+            .await?;
+        Ok(HookAdmin { tenant, actor })
+    }
+}
+
+/// The platform operator (`operator_token`).
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let client = Client::from_request_parts(parts, app)
+            .await
+            .unwrap_or_else(|never| match never {});
+        app.hooks_admin
+            .authorize_operator(client.bearer.as_deref())?;
+        Ok(Operator)
+    }
+}

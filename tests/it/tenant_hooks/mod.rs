@@ -1,0 +1,8 @@
+//! Per-tenant hooks (issue 9) over real HTTP: the management API, its authorisation, hook
+//! sources and their order, isolation, hot swap, replicas and the outbound address check.
+
+mod api;
+mod delivery;
+mod permissions;
+mod replicas;
+mod support;
