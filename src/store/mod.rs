@@ -5,6 +5,7 @@
 //! Each public method is one unit of work: it commits everything it changes, including the
 //! outbox event that reports the change, or nothing.
 
+mod deliveries;
 mod lockout;
 mod outbox;
 mod roles;
@@ -23,8 +24,12 @@ use tokio::sync::Notify;
 
 use crate::domain::ProfileSchema;
 
+pub use deliveries::{
+    AttemptResult, BreakerPolicy, CircuitChange, CircuitChangeKind, ClaimedDelivery, DeliveryState,
+    OpenCircuit, Outcome,
+};
 pub use lockout::LockoutPolicy;
-pub use outbox::{EventRecord, FailedEvent, NOTIFY_CHANNEL};
+pub use outbox::{Announce, EventRecord, FailedEvent, HookFailure, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};
 pub use users::NewUser;
