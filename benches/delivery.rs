@@ -456,7 +456,7 @@ fn main() {
         }
         if run("lag") {
             lag(&label, &[]).await;
-            if std::env::var("DELIVERY_BENCH_NO_BREAKER").is_ok() {
+            if std::env::var("DELIVERY_BENCH_NO_BREAKER").is_ok_and(|v| !v.is_empty()) {
                 lag(
                     &format!("{label} (breaker off)"),
                     &[("HOOKAUTH_DELIVERY__BREAKER_FAILURES", "0")],

@@ -18,14 +18,21 @@ PROFILE="${PROFILE:-dev}"
 if [ ! -d "$OLD" ]; then git -C "$ROOT" worktree add --detach "$OLD" 484080c; fi
 bash "$ROOT/scripts/example-hooks" "$ROOT/target/bench-load/example-hooks" >/dev/null
 export DELIVERY_BENCH_WELCOME="$ROOT/target/bench-load/example-hooks/20-welcome.wasm"
-export HOOKAUTH_LOG=error RUST_LOG=error DELIVERY_BENCH_NO_BREAKER=1
+export HOOKAUTH_LOG=error RUST_LOG=error
+export DELIVERY_BENCH_EVENTS="${DELIVERY_BENCH_EVENTS:-1000}"
+# Each tree builds in its own target directory: cargo hashes a path package relative to its
+# workspace, so two trees sharing one would overwrite (and run) each other's builds.
+unset CARGO_TARGET_DIR
 
 cp "$ROOT/benches/delivery.rs" "$OLD/benches/delivery.rs"
 grep -q 'name = "delivery"' "$OLD/Cargo.toml" ||
   printf '\n[[bench]]\nname = "delivery"\nharness = false\n' >> "$OLD/Cargo.toml"
 
 for tree in "$OLD" "$ROOT"; do
-  label="new"; [ "$tree" = "$OLD" ] && label="old (484080c)"
+  # The old dispatcher has no circuit breaker to switch off.
+  label="new"; breaker_off=1
+  if [ "$tree" = "$OLD" ]; then label="old (484080c)"; breaker_off=; fi
   echo "== $label: building ($PROFILE)" >&2
-  (cd "$tree" && DELIVERY_BENCH_LABEL="$label" cargo bench --profile "$PROFILE" --bench delivery)
+  (cd "$tree" && DELIVERY_BENCH_LABEL="$label" DELIVERY_BENCH_NO_BREAKER="$breaker_off" \
+    cargo bench --profile "$PROFILE" --bench delivery)
 done
