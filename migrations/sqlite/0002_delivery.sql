@@ -32,6 +32,9 @@ CREATE TABLE deliveries (
 -- Claims walk a tenant's unfinished deliveries oldest first.
 CREATE INDEX deliveries_due ON deliveries (status, tenant_id, id);
 CREATE INDEX deliveries_order ON deliveries (tenant_id, hook, subject, status, id);
+-- Settling asks "is anything of this event still pending?" once per outcome; without this,
+-- SQLite answers it by scanning every pending delivery.
+CREATE INDEX deliveries_event ON deliveries (event_seq, status);
 CREATE INDEX deliveries_claims ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
 
 -- One circuit breaker per (tenant, hook), shared by every replica.

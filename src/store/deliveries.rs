@@ -134,12 +134,12 @@ impl Store {
         now: UnixMillis,
     ) -> StoreResult<usize> {
         // Checked on the reader first: most turns find nothing to fan out, and on SQLite the
-        // writer connection is what the flows' commits queue for.
-        let waiting: Option<(i64,)> = sqlx::query_as(
-            "SELECT seq FROM events WHERE fanned_at IS NULL AND status = 'pending' LIMIT 1",
-        )
-        .fetch_optional(&self.reader)
-        .await?;
+        // writer connection is what the flows' commits queue for. (`fanned_at IS NULL` implies
+        // status `pending`, and matches the partial index `events_unfanned`.)
+        let waiting: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM events WHERE fanned_at IS NULL LIMIT 1")
+                .fetch_optional(&self.reader)
+                .await?;
         if waiting.is_none() {
             return Ok(0);
         }
@@ -164,7 +164,7 @@ impl Store {
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, id, tenant_id, kind, subject, pending_handlers FROM events \
-             WHERE fanned_at IS NULL AND status = 'pending' ORDER BY seq LIMIT $1",
+             WHERE fanned_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -510,7 +510,7 @@ impl Store {
                FROM deliveries WHERE status = 'pending' \
                UNION ALL SELECT MIN(retry_at) AS t FROM hook_circuits WHERE is_open = 1 \
                UNION ALL SELECT MIN(created_at) AS t FROM events \
-                 WHERE fanned_at IS NULL AND status = 'pending') x",
+                 WHERE fanned_at IS NULL) x",
         )
         .fetch_one(&self.reader_or_writer())
         .await?;
