@@ -5,6 +5,7 @@
 //! Each public method is one unit of work: it commits everything it changes, including the
 //! outbox event that reports the change, or nothing.
 
+mod circuits;
 mod deliveries;
 mod lockout;
 mod outbox;
@@ -24,10 +25,8 @@ use tokio::sync::Notify;
 
 use crate::domain::ProfileSchema;
 
-pub use deliveries::{
-    AttemptResult, BreakerPolicy, CircuitChange, CircuitChangeKind, ClaimedDelivery, DeliveryState,
-    OpenCircuit, Outcome,
-};
+pub use circuits::{BreakerPolicy, CircuitChange, CircuitChangeKind, OpenCircuit};
+pub use deliveries::{AttemptResult, ClaimedDelivery, DeliveryState, Outcome};
 pub use lockout::LockoutPolicy;
 pub use outbox::{Announce, EventRecord, FailedEvent, HookFailure, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
