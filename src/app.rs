@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DeliveryConfig};
 use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher, SecretBox};
 use crate::domain::TenantId;
+use crate::events::dispatcher::BREAKER_PAUSE_MAX_MS;
 use crate::events::{
     ChainedSources, Dispatcher, DispatcherSettings, HandlerRegistry, HandlerSource,
 };
@@ -23,7 +24,7 @@ use crate::hooks::registry::{Ceilings, RegistryError};
 use crate::hooks::{HookRegistry, HookSettings, RegistrySettings};
 use crate::hooks_admin::HooksAdmin;
 use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
-use crate::store::{LockoutPolicy, Store, StoreError, StoreSettings};
+use crate::store::{BreakerPolicy, LockoutPolicy, Store, StoreError, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -93,6 +94,31 @@ async fn build_flows_with(config: &Config, clock: Clock, secret: &[u8]) -> Resul
     )
     .map_err(|e| AppError::Invalid(e.to_string()))?;
     Ok(Flows::new(store, jwt, hasher, clock, flow_settings(config)))
+}
+
+fn dispatcher_settings(d: &DeliveryConfig) -> DispatcherSettings {
+    let (concurrency, tenant_concurrency, hook_concurrency) = d.lanes();
+    DispatcherSettings {
+        batch_size: i64::from(d.batch_size.max(1)),
+        max_attempts: d.max_attempts.max(1),
+        backoff_initial: Duration::from_millis(d.backoff_initial_ms),
+        backoff_max: Duration::from_millis(d.backoff_max_ms),
+        lease: Duration::from_millis(d.lease_ms),
+        poll: Duration::from_millis(d.poll_ms),
+        concurrency,
+        tenant_concurrency,
+        hook_concurrency,
+        breaker: BreakerPolicy {
+            // 0 turns the breaker off: no run of failures is long enough.
+            failures: match d.breaker_failures {
+                0 => i64::MAX,
+                n => i64::from(n),
+            },
+            pause_initial_ms: d.breaker_pause_ms as i64,
+            pause_max_ms: BREAKER_PAUSE_MAX_MS.max(d.breaker_pause_ms as i64),
+        },
+        ..DispatcherSettings::default()
+    }
 }
 
 fn flow_settings(config: &Config) -> FlowSettings {
@@ -260,14 +286,9 @@ impl Application {
             hooks_admin,
             max_component_bytes,
         );
-        let d = &config.delivery;
-        let dispatcher = launch.deliver_events.then(|| DispatcherSettings {
-            batch_size: i64::from(d.batch_size.max(1)),
-            max_attempts: d.max_attempts.max(1),
-            backoff_initial: Duration::from_millis(d.backoff_initial_ms),
-            backoff_max: Duration::from_millis(d.backoff_max_ms),
-            ..DispatcherSettings::default()
-        });
+        let dispatcher = launch
+            .deliver_events
+            .then(|| dispatcher_settings(&config.delivery));
         Ok(Self {
             listener,
             state,

@@ -323,22 +323,69 @@ impl Default for RateLimits {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// Attempts per handler before an event is recorded as failed (`hookauth hooks failures`).
+    /// Hook invocations in flight at once on this replica. 0: 64 per CPU core (invocations
+    /// mostly wait on the network, so lanes are cheap; the backlog itself stays in the database).
+    pub concurrency: u32,
+    /// Most lanes one tenant may hold. 0: three quarters of `concurrency`, so a tenant whose
+    /// hooks are slow or whose backlog is deep always leaves room for the others.
+    pub tenant_concurrency: u32,
+    /// Most lanes one hook (of one tenant) may hold. 0: half of `concurrency`.
+    pub hook_concurrency: u32,
+    /// Attempts per hook before its delivery is recorded as failed (`hookauth hooks failures`).
     pub max_attempts: u32,
+    /// Retries wait this long, doubling per attempt up to `backoff_max_ms`, with jitter.
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
-    /// Events claimed per round trip to the database.
+    /// Events fanned out (and outcomes written) per transaction.
     pub batch_size: u32,
+    /// How long a claim holds without a heartbeat (renewed every third of it). A replica that
+    /// dies loses its claims after at most this long, plus one poll.
+    pub lease_ms: u64,
+    /// Longest sleep while idle: how soon retries, expired claims and other replicas' settled
+    /// work are noticed without a wake-up.
+    pub poll_ms: u64,
+    /// Consecutive failed attempts that open a hook's circuit. 0: no circuit breaker.
+    pub breaker_failures: u32,
+    /// An open circuit is probed after this pause, doubled per failed probe up to 10 minutes.
+    pub breaker_pause_ms: u64,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
+            concurrency: 0,
+            tenant_concurrency: 0,
+            hook_concurrency: 0,
             max_attempts: 5,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 300_000,
             batch_size: 64,
+            // With the 1 s poll, a dead replica's claims are taken over within 10 s.
+            lease_ms: 8_000,
+            poll_ms: 1_000,
+            breaker_failures: 5,
+            breaker_pause_ms: 5_000,
         }
+    }
+}
+
+impl DeliveryConfig {
+    /// `concurrency`, `tenant_concurrency` and `hook_concurrency` with their defaults resolved.
+    pub fn lanes(&self) -> (usize, usize, usize) {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let total = match self.concurrency {
+            0 => 64 * cores,
+            n => n as usize,
+        };
+        let share = |configured: u32, num: usize, den: usize| match configured {
+            0 => (total * num / den).max(1),
+            n => (n as usize).min(total),
+        };
+        (
+            total,
+            share(self.tenant_concurrency, 3, 4),
+            share(self.hook_concurrency, 1, 2),
+        )
     }
 }
 
@@ -462,6 +509,11 @@ impl Config {
         if self.password.min_length == 0 {
             return Err(ConfigError::Invalid(
                 "password.min_length must be at least 1".into(),
+            ));
+        }
+        if self.delivery.lease_ms < 300 || self.delivery.poll_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "delivery.lease_ms must be at least 300 and delivery.poll_ms at least 1".into(),
             ));
         }
         for name in self.profile_fields.keys() {

@@ -167,8 +167,12 @@ async fn run() -> anyhow::Result<()> {
             let flows = build_flows(&config, Clock::System).await?;
             match command {
                 HooksCommand::Failures { limit } => {
-                    for failed in flows.store.failed_events(limit).await? {
+                    for failed in flows.store.failed_events(None, limit).await? {
                         println!("{}", serde_json::to_string(&failed)?);
+                    }
+                    // Open circuits hold deliveries back without failing them yet.
+                    for circuit in flows.store.open_circuits(None).await? {
+                        println!("{}", serde_json::json!({ "open_circuit": circuit }));
                     }
                 }
                 HooksCommand::Replay {
@@ -194,7 +198,7 @@ async fn run() -> anyhow::Result<()> {
                 } => {
                     if !flows
                         .store
-                        .replay_event(&event_id, flows.clock.now_millis())
+                        .replay_event(&event_id, None, None, flows.clock.now_millis())
                         .await?
                     {
                         bail!("no failed event with id {event_id}");

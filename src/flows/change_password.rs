@@ -1,6 +1,7 @@
 use super::{FlowError, Flows, Session};
 use crate::crypto::Verification;
-use crate::domain::{Password, RequestContext};
+use crate::domain::{EventPayload, Password, RequestContext};
+use crate::store::Announce;
 
 /// Sets a new password, ends every session of the user (the caller's included), voids
 /// outstanding reset links and records `after_password_change` with the pre-change user.
@@ -33,6 +34,9 @@ pub async fn change_password(
         .map_err(FlowError::PasswordPolicy)?;
     let new_hash = flows.hash_password(new).await?;
     let now = flows.clock.now_millis();
+    let payload = EventPayload::AfterPasswordChange {
+        user: user.snapshot(),
+    };
     let changed = flows
         .store
         .change_password(
@@ -40,7 +44,7 @@ pub async fn change_password(
             user.hashed_password.as_deref(),
             &new_hash,
             flows.session_cutoff(now),
-            ctx,
+            Announce::about(user, payload, ctx),
             now,
         )
         .await?;

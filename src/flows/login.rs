@@ -1,6 +1,7 @@
 use super::{FlowError, Flows, TokenPair};
 use crate::crypto::Verification;
 use crate::domain::{Email, EventPayload, FamilyId, Password, RequestContext, TenantId, User};
+use crate::store::Announce;
 
 pub struct LoginInput {
     /// As typed: login takes any string and only normalises it for lookup.
@@ -67,7 +68,13 @@ pub async fn login(
     };
     flows
         .store
-        .start_session(tenant, session, &key, Some((event, ctx)), now)
+        .start_session(
+            tenant,
+            session,
+            &key,
+            Some(Announce::about(&user, event, ctx)),
+            now,
+        )
         .await?;
     let access = flows.access_token(&user, &family, auth_time);
     Ok((flows.pair(access, refresh.token), user))

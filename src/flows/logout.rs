@@ -1,7 +1,7 @@
 use super::{FlowError, Flows, authenticate};
 use crate::crypto::hash_token;
-use crate::domain::{RequestContext, TenantId};
-use crate::store::SessionEnd;
+use crate::domain::{EventPayload, RequestContext, TenantId, UserId};
+use crate::store::{Announce, SessionEnd};
 
 pub struct LogoutInput<'a> {
     pub bearer: Option<&'a str>,
@@ -26,7 +26,8 @@ pub async fn logout(
             access_jti: Some((&session.claims.jti, access_expires)),
             family_revoked_until: revoked_until,
         };
-        flows.store.end_session(tenant, end, ctx, now).await?;
+        let announce = logged_out(tenant, end.user_id, ctx);
+        flows.store.end_session(end, announce, now).await?;
         return Ok(());
     }
     let token = input
@@ -44,6 +45,18 @@ pub async fn logout(
         access_jti: None,
         family_revoked_until: revoked_until,
     };
-    flows.store.end_session(tenant, end, ctx, now).await?;
+    let announce = logged_out(tenant, end.user_id, ctx);
+    flows.store.end_session(end, announce, now).await?;
     Ok(())
+}
+
+fn logged_out<'a>(tenant: &TenantId, user_id: UserId, ctx: &'a RequestContext) -> Announce<'a> {
+    Announce {
+        tenant: tenant.clone(),
+        subject: Some(user_id),
+        payload: EventPayload::AfterLogout {
+            user_id: user_id.to_string(),
+        },
+        context: ctx,
+    }
 }

@@ -1,7 +1,7 @@
 use super::{FlowError, Flows};
 use crate::crypto::{OpaqueToken, hash_token};
 use crate::domain::{Email, EventPayload, Password, RequestContext, TenantId};
-use crate::store::{ConsumeOutcome, TokenPurpose};
+use crate::store::{Announce, ConsumeOutcome, TokenPurpose};
 
 /// Mints a reset token for an existing active account and records
 /// `send_password_reset_email` with the stored address. The caller answers identically
@@ -34,8 +34,7 @@ pub async fn request_password_reset(
             TokenPurpose::PasswordReset,
             &token.digest,
             now + flows.settings.password_reset_ttl_millis,
-            event,
-            ctx,
+            Announce::about(&user, event, ctx),
             now,
         )
         .await?;
@@ -79,7 +78,12 @@ pub async fn confirm_password_reset(
             &digest,
             &new_hash,
             flows.session_cutoff(now),
-            ctx,
+            |user| {
+                let payload = EventPayload::AfterPasswordReset {
+                    user: user.snapshot(),
+                };
+                Announce::about(user, payload, ctx)
+            },
             now,
         )
         .await?

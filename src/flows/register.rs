@@ -1,6 +1,6 @@
 use super::{FlowError, Flows};
-use crate::domain::{Email, Password, Profile, RequestContext, TenantId, User};
-use crate::store::{NewUser, StoreError};
+use crate::domain::{Email, EventPayload, Password, Profile, RequestContext, TenantId, User};
+use crate::store::{Announce, NewUser, StoreError};
 
 pub struct RegisterInput {
     pub email: Email,
@@ -40,7 +40,16 @@ pub async fn register(
     let hide = flows.settings.prevent_registration_enumeration;
     match flows
         .store
-        .insert_user(new, Some(ctx), flows.clock.now_millis())
+        .insert_user(
+            new,
+            |user| {
+                let payload = EventPayload::AfterRegister {
+                    user: user.snapshot(),
+                };
+                Some(Announce::about(user, payload, ctx))
+            },
+            flows.clock.now_millis(),
+        )
         .await
     {
         Ok(_) if hide => Ok(RegisterOutcome::Accepted),
@@ -75,7 +84,7 @@ pub async fn create_superuser(
     };
     match flows
         .store
-        .insert_user(new, None, flows.clock.now_millis())
+        .insert_user(new, |_| None, flows.clock.now_millis())
         .await
     {
         Err(StoreError::Conflict) => Err(FlowError::EmailTaken),

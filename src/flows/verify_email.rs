@@ -1,7 +1,7 @@
 use super::{FlowError, Flows, Session};
 use crate::crypto::{OpaqueToken, hash_token};
 use crate::domain::{EventPayload, RequestContext, TenantId};
-use crate::store::{ConsumeOutcome, TokenPurpose};
+use crate::store::{Announce, ConsumeOutcome, TokenPurpose};
 
 /// Mints a verification token for an unverified user and records `send_verification_email`
 /// (the token reaches the user only through a hook). Verified users get the same answer.
@@ -28,8 +28,7 @@ pub async fn request_email_verification(
             TokenPurpose::VerifyEmail,
             &token.digest,
             now + flows.settings.email_verify_ttl_millis,
-            event,
-            ctx,
+            Announce::about(user, event, ctx),
             now,
         )
         .await?;
@@ -44,7 +43,17 @@ pub async fn confirm_email(
 ) -> Result<(), FlowError> {
     match flows
         .store
-        .confirm_email(tenant, &hash_token(token), ctx, flows.clock.now_millis())
+        .confirm_email(
+            tenant,
+            &hash_token(token),
+            |user| {
+                let payload = EventPayload::AfterEmailVerify {
+                    user: user.snapshot(),
+                };
+                Announce::about(user, payload, ctx)
+            },
+            flows.clock.now_millis(),
+        )
         .await?
     {
         ConsumeOutcome::Done(_) => Ok(()),

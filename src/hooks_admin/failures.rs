@@ -1,27 +1,27 @@
-//! A tenant's failed hook deliveries, and their replay.
-//!
-//! MERGE POINT: written over today's store functions (`failed_events(limit)`, filtered here by
-//! tenant, and `replay_event(id, now)`). After the delivery branch lands, replace the bodies of
-//! [`HooksAdmin::failures`] and [`HooksAdmin::replay_failure`] with
-//! `store.failed_events(Some(tenant), limit)` and
-//! `store.replay_event(id, Some(tenant), Some(&self.tenant_hook_names(tenant)), now)`; nothing
-//! else calls the store for failures.
+//! A tenant's failed hook deliveries and undelivered emails, and their replay: the tenant sees
+//! and replays only its own hooks' failures, never the platform's.
 
 use serde::Serialize;
 
 use super::{AdminError, HooksAdmin};
 use crate::domain::TenantId;
+use crate::store::HookFailure;
 
-/// Failed events scanned at most per listing (today's store cannot filter by tenant).
-const SCAN_LIMIT: i64 = 10_000;
+/// Events read per listing for each one asked for: events failed only by platform hooks are
+/// read and left out, so a page is filled from more than `limit` rows.
+const SCAN_FACTOR: i64 = 4;
+const SCAN_LIMIT: i64 = 2_000;
 
-/// One failed delivery as a tenant sees it: only its own hooks are named.
+/// One event as a tenant sees it: only its own hooks are named.
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantFailure {
     pub id: String,
     pub kind: String,
+    /// `failed` (its hooks gave up) or `no_handler` (an email no hook was there to send).
+    pub status: String,
     pub attempts: i64,
     pub failed_hooks: Vec<String>,
+    pub failures: Vec<HookFailure>,
     pub last_error: Option<String>,
     pub created_at: i64,
 }
@@ -43,26 +43,37 @@ impl HooksAdmin {
         limit: usize,
     ) -> Result<Vec<TenantFailure>, AdminError> {
         let own = self.tenant_hook_names(tenant);
-        let failed = self.flows.store.failed_events(SCAN_LIMIT).await?;
+        let scan = i64::try_from(limit)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(SCAN_FACTOR)
+            .clamp(1, SCAN_LIMIT);
+        let failed = self.flows.store.failed_events(Some(tenant), scan).await?;
         Ok(failed
             .into_iter()
-            .filter(|f| f.tenant == tenant.as_str())
             .filter_map(|f| {
-                let failed_hooks: Vec<String> = f
-                    .failed_handlers
+                // Other hooks' errors (platform) are not the tenant's to read.
+                let failures: Vec<HookFailure> = f
+                    .failures
                     .into_iter()
-                    .filter(|h| own.contains(h))
+                    .filter(|h| own.contains(&h.hook))
                     .collect();
+                let no_handler = f.status == "no_handler";
                 // An event failed only by platform hooks is the operator's business.
-                (!failed_hooks.is_empty()).then(|| TenantFailure {
+                (no_handler || !failures.is_empty()).then(|| TenantFailure {
                     id: f.id,
                     kind: f.kind,
-                    attempts: f.attempts,
-                    // Other hooks' errors (platform) are not the tenant's to read.
-                    last_error: f
-                        .last_error
-                        .filter(|e| failed_hooks.iter().any(|h| e.starts_with(&format!("{h}:")))),
-                    failed_hooks,
+                    attempts: failures.iter().map(|h| h.attempts).max().unwrap_or(0),
+                    failed_hooks: failures.iter().map(|h| h.hook.clone()).collect(),
+                    last_error: match failures.last() {
+                        Some(h) => Some(format!(
+                            "{}: {}",
+                            h.hook,
+                            h.last_error.as_deref().unwrap_or("")
+                        )),
+                        None => f.last_error,
+                    },
+                    failures,
+                    status: f.status,
                     created_at: f.created_at,
                 })
             })
@@ -70,22 +81,15 @@ impl HooksAdmin {
             .collect())
     }
 
-    /// Puts one of the tenant's failed events back in the queue. `false`: no such failed event
-    /// of this tenant failed by one of its own hooks.
+    /// Puts one of the tenant's events back in the queue: the deliveries its own hooks failed,
+    /// or an email no hook was there to send (fanned out again to the hooks present now).
+    /// `false`: no such event of this tenant, or none of its own hooks failed it.
     pub async fn replay_failure(&self, tenant: &TenantId, id: &str) -> Result<bool, AdminError> {
         let own = self.tenant_hook_names(tenant);
-        let mine = self
-            .failures(tenant, usize::MAX)
-            .await?
-            .into_iter()
-            .any(|f| f.id == id && f.failed_hooks.iter().any(|h| own.contains(h)));
-        if !mine {
-            return Ok(false);
-        }
         Ok(self
             .flows
             .store
-            .replay_event(id, self.clock().now_millis())
+            .replay_event(id, Some(tenant), Some(&own), self.clock().now_millis())
             .await?)
     }
 }

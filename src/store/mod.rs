@@ -5,6 +5,8 @@
 //! Each public method is one unit of work: it commits everything it changes, including the
 //! outbox event that reports the change, or nothing.
 
+mod circuits;
+mod deliveries;
 mod hook_secrets;
 mod lockout;
 mod outbox;
@@ -26,8 +28,10 @@ use tokio::sync::Notify;
 
 use crate::domain::ProfileSchema;
 
+pub use circuits::{BreakerPolicy, CircuitChange, CircuitChangeKind, OpenCircuit};
+pub use deliveries::{AttemptResult, ClaimedDelivery, DeliveryState, Outcome};
 pub use lockout::LockoutPolicy;
-pub use outbox::{EventRecord, FailedEvent, NOTIFY_CHANNEL};
+pub use outbox::{Announce, EventRecord, FailedEvent, HookFailure, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
 pub use tenant_hooks::{HOOKS_NOTIFY_CHANNEL, NewTenantHook, PutOutcome, TenantHookRow};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};

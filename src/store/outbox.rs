@@ -1,29 +1,75 @@
-//! The event outbox: rows written by the flows' transactions, claimed and settled by the
-//! dispatcher.
+//! The event outbox: rows written inside the flows' transactions by one helper,
+//! [`Store::commit_announcing`], then fanned out into deliveries (see `deliveries.rs`).
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::{Any, AnyConnection, FromRow, Transaction};
 
 use super::{Dialect, Store, StoreError, StoreResult};
 use crate::domain::{
-    Event, EventKind, EventPayload, RequestContext, TenantId, UnixMillis, new_event_id,
+    Event, EventKind, EventPayload, RequestContext, TenantId, UnixMillis, User, UserId,
+    new_event_id,
 };
 
 /// Taken for the last statement of every event-writing PostgreSQL transaction: sequence values
 /// are handed out at insert time but become visible at commit, so without serialising
-/// "allocate seq + commit" a later seq could be delivered before an earlier one commits.
+/// "allocate seq + commit" a later seq could be fanned out before an earlier one commits.
 const OUTBOX_ORDER_LOCK: i64 = 0x686f_6f6b_6175_7468; // "hookauth"
 
 pub const NOTIFY_CHANNEL: &str = "hookauth_events";
-const NOTIFY_STATEMENT: &str = "NOTIFY hookauth_events";
+pub(super) const NOTIFY_STATEMENT: &str = "NOTIFY hookauth_events";
 
-/// Writes `payload` to the outbox inside the caller's transaction. Must be the transaction's last
-/// statement (see [`OUTBOX_ORDER_LOCK`]). The caller wakes the dispatcher after commit.
-pub(super) async fn insert_event(
+/// An event a flow built, to be committed with the change it reports.
+pub struct Announce<'a> {
+    pub tenant: TenantId,
+    /// The user the event is about. Delivery keeps one subject's events in commit order for
+    /// each hook, and runs everything else in parallel.
+    pub subject: Option<UserId>,
+    pub payload: EventPayload,
+    pub context: &'a RequestContext,
+}
+
+impl<'a> Announce<'a> {
+    /// An event about `user`, in the user's tenant.
+    pub fn about(user: &User, payload: EventPayload, context: &'a RequestContext) -> Self {
+        Self {
+            tenant: user.tenant.clone(),
+            subject: Some(user.id),
+            payload,
+            context,
+        }
+    }
+}
+
+impl Store {
+    /// The one way a change and its event are committed: writes the outbox row as the
+    /// transaction's last statement, commits, and wakes the local dispatcher. Without an
+    /// event it only commits.
+    pub(super) async fn commit_announcing(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        announce: Option<Announce<'_>>,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let announced = announce.is_some();
+        if let Some(announce) = announce {
+            insert_event(&mut tx, self.dialect, announce, now).await?;
+        }
+        tx.commit().await?;
+        if announced {
+            self.wake_dispatcher();
+        }
+        Ok(())
+    }
+
+    pub(super) fn wake_dispatcher(&self) {
+        self.events_committed.notify_one();
+    }
+}
+
+/// Must be the transaction's last statement (see [`OUTBOX_ORDER_LOCK`]).
+async fn insert_event(
     conn: &mut AnyConnection,
     dialect: Dialect,
-    tenant: &TenantId,
-    mut payload: EventPayload,
-    ctx: &RequestContext,
+    announce: Announce<'_>,
     now: UnixMillis,
 ) -> StoreResult<()> {
     if dialect == Dialect::Postgres {
@@ -32,20 +78,23 @@ pub(super) async fn insert_event(
             .execute(&mut *conn)
             .await?;
     }
+    let mut payload = announce.payload;
     let secret = payload.take_secret();
-    let context = serde_json::to_string(ctx).expect("context serialises");
+    let context = serde_json::to_string(announce.context).expect("context serialises");
     let body = serde_json::to_string(&payload).expect("payload serialises");
     sqlx::query(
         "INSERT INTO events (id, tenant_id, kind, payload, secret, context, created_at, \
-         status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7)",
+         status, attempts, next_attempt_at, subject) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7, $8)",
     )
     .bind(new_event_id())
-    .bind(tenant.as_str())
+    .bind(announce.tenant.as_str())
     .bind(payload.kind().as_str())
     .bind(body)
     .bind(secret)
     .bind(context)
     .bind(now)
+    .bind(announce.subject.map(|s| s.to_string()))
     .execute(&mut *conn)
     .await?;
     if dialect == Dialect::Postgres {
@@ -55,46 +104,30 @@ pub(super) async fn insert_event(
     Ok(())
 }
 
-/// A claimed event with its delivery state.
+/// A recorded event with its delivery state.
 #[derive(Debug, Clone)]
 pub struct EventRecord {
     pub event: Event,
-    pub attempts: i64,
-    /// Handlers that still have to succeed; `None` means all of them.
-    pub pending_handlers: Option<Vec<String>>,
-}
-
-/// An event that exhausted its attempts, for `hookauth hooks failures`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FailedEvent {
-    pub id: String,
-    pub seq: i64,
-    pub tenant: String,
-    pub kind: String,
-    pub attempts: i64,
-    pub failed_handlers: Vec<String>,
-    pub last_error: Option<String>,
-    pub created_at: UnixMillis,
+    pub subject: Option<String>,
 }
 
 #[derive(FromRow)]
-struct EventRow {
-    seq: i64,
-    id: String,
-    tenant_id: String,
-    payload: String,
-    secret: Option<String>,
-    context: String,
-    created_at: i64,
-    attempts: i64,
-    pending_handlers: Option<String>,
+pub(super) struct EventRow {
+    pub(super) seq: i64,
+    pub(super) id: String,
+    pub(super) tenant_id: String,
+    pub(super) payload: String,
+    pub(super) secret: Option<String>,
+    pub(super) context: String,
+    pub(super) created_at: i64,
+    pub(super) subject: Option<String>,
 }
 
-const EVENT_COLUMNS: &str =
-    "seq, id, tenant_id, payload, secret, context, created_at, attempts, pending_handlers";
+pub(super) const EVENT_COLUMNS: &str =
+    "seq, id, tenant_id, payload, secret, context, created_at, subject";
 
 impl EventRow {
-    fn into_record(self) -> StoreResult<EventRecord> {
+    pub(super) fn into_record(self) -> StoreResult<EventRecord> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("event {}: {what}", self.id));
         let mut payload: EventPayload =
             serde_json::from_str(&self.payload).map_err(|_| corrupt("payload"))?;
@@ -110,173 +143,177 @@ impl EventRow {
                 context: serde_json::from_str(&self.context).map_err(|_| corrupt("context"))?,
                 payload,
             },
-            attempts: self.attempts,
-            pending_handlers: parse_handlers(self.pending_handlers.as_deref()),
+            subject: self.subject,
         })
     }
 }
 
-fn parse_handlers(raw: Option<&str>) -> Option<Vec<String>> {
-    raw.and_then(|r| serde_json::from_str(r).ok())
+/// An event that needs an operator: a hook failed it for good, or nobody could send it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailedEvent {
+    pub id: String,
+    pub seq: i64,
+    pub tenant: String,
+    pub kind: String,
+    /// `failed` (some hooks gave up) or `no_handler` (an email nobody was there to send).
+    pub status: String,
+    /// The most attempts any failed hook made.
+    pub attempts: i64,
+    /// The hooks that failed, in their order at fan-out.
+    pub failed_handlers: Vec<String>,
+    pub failures: Vec<HookFailure>,
+    /// The last failed hook's error, prefixed with its name.
+    pub last_error: Option<String>,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HookFailure {
+    pub hook: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
 }
 
 impl Store {
-    pub(super) fn wake_dispatcher(&self) {
-        self.events_committed.notify_one();
-    }
-
-    /// Claims up to `limit` due events for `replica` until `lease_until`, oldest commit first.
-    /// On PostgreSQL, rows another replica is claiming are skipped, so each event goes to one
-    /// replica; a replica that dies loses its claims when the lease runs out.
-    pub async fn claim_events(
+    /// Events with status `failed` or `no_handler`, oldest first, optionally of one tenant.
+    pub async fn failed_events(
         &self,
-        replica: &str,
+        tenant: Option<&TenantId>,
         limit: i64,
-        now: UnixMillis,
-        lease_until: UnixMillis,
-    ) -> StoreResult<Vec<EventRecord>> {
-        let lock = match self.dialect {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE events SET claimed_by = $1, claim_until = $2 WHERE seq IN (\
-               SELECT seq FROM events WHERE status = 'pending' AND next_attempt_at <= $3 \
-               AND (claim_until IS NULL OR claim_until < $3) ORDER BY seq LIMIT $4 {lock}) \
-             RETURNING {EVENT_COLUMNS}"
-        );
-        let rows: Vec<EventRow> = sqlx::query_as(&sql)
-            .bind(replica)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.writer)
-            .await?;
-        let mut records = rows
-            .into_iter()
-            .map(EventRow::into_record)
-            .collect::<StoreResult<Vec<_>>>()?;
-        records.sort_by_key(|r| r.event.seq);
-        Ok(records)
-    }
-
-    /// Every handler succeeded: the event is done and its secret (a one-time token) is erased.
-    pub async fn mark_delivered(
-        &self,
-        id: &str,
-        attempts: i64,
-        now: UnixMillis,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE events SET status = 'delivered', secret = NULL, delivered_at = $2, \
-             attempts = $3, pending_handlers = NULL, claimed_by = NULL, claim_until = NULL, \
-             last_error = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(attempts)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Some handlers failed: try those again at `next_attempt_at`, or, with `give_up`, record
-    /// the event as failed for an operator to replay.
-    pub async fn mark_undelivered(
-        &self,
-        id: &str,
-        attempts: i64,
-        failed_handlers: &[String],
-        error: &str,
-        next_attempt_at: UnixMillis,
-        give_up: bool,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE events SET status = $2, attempts = $3, pending_handlers = $4, \
-             last_error = $5, next_attempt_at = $6, claimed_by = NULL, claim_until = NULL \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(if give_up { "failed" } else { "pending" })
-        .bind(attempts)
-        .bind(serde_json::to_string(failed_handlers).expect("names serialise"))
-        .bind(error)
-        .bind(next_attempt_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Gives back this replica's unfinished claims so they are delivered without waiting for
-    /// the lease to run out.
-    pub async fn release_claims(&self, replica: &str) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE events SET claimed_by = NULL, claim_until = NULL \
-             WHERE claimed_by = $1 AND status = 'pending'",
-        )
-        .bind(replica)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// When the next pending event is due, if any, so an idle dispatcher knows how long to sleep.
-    pub async fn next_event_due(&self) -> StoreResult<Option<UnixMillis>> {
-        let (due,): (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(next_attempt_at) FROM events WHERE status = 'pending'")
-                .fetch_one(&self.reader)
-                .await?;
-        Ok(due)
-    }
-
-    pub async fn failed_events(&self, limit: i64) -> StoreResult<Vec<FailedEvent>> {
+    ) -> StoreResult<Vec<FailedEvent>> {
         #[derive(FromRow)]
         struct Row {
             id: String,
             seq: i64,
             tenant_id: String,
             kind: String,
-            attempts: i64,
-            pending_handlers: Option<String>,
-            last_error: Option<String>,
+            status: String,
             created_at: i64,
         }
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, seq, tenant_id, kind, attempts, pending_handlers, last_error, created_at \
-             FROM events WHERE status = 'failed' ORDER BY seq LIMIT $1",
+            "SELECT id, seq, tenant_id, kind, status, created_at FROM events \
+             WHERE status IN ('failed', 'no_handler') AND ($1 IS NULL OR tenant_id = $1) \
+             ORDER BY seq LIMIT $2",
         )
+        .bind(tenant.map(|t| t.as_str().to_owned()))
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| FailedEvent {
-                failed_handlers: parse_handlers(r.pending_handlers.as_deref()).unwrap_or_default(),
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let failures: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+                "SELECT hook, attempts, last_error FROM deliveries \
+                 WHERE event_seq = $1 AND status = 'failed' ORDER BY position",
+            )
+            .bind(r.seq)
+            .fetch_all(&self.reader)
+            .await?;
+            let failures: Vec<HookFailure> = failures
+                .into_iter()
+                .map(|(hook, attempts, last_error)| HookFailure {
+                    hook,
+                    attempts,
+                    last_error,
+                })
+                .collect();
+            out.push(FailedEvent {
+                attempts: failures.iter().map(|f| f.attempts).max().unwrap_or(0),
+                failed_handlers: failures.iter().map(|f| f.hook.clone()).collect(),
+                last_error: match failures.last() {
+                    Some(f) => Some(format!(
+                        "{}: {}",
+                        f.hook,
+                        f.last_error.as_deref().unwrap_or("")
+                    )),
+                    None if r.status == "no_handler" => {
+                        Some("no hook handled this event when it was committed".to_owned())
+                    }
+                    None => None,
+                },
+                failures,
                 id: r.id,
                 seq: r.seq,
                 tenant: r.tenant_id,
                 kind: r.kind,
-                attempts: r.attempts,
-                last_error: r.last_error,
+                status: r.status,
                 created_at: r.created_at,
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
-    /// Puts a failed event back in the queue for the handlers that failed it.
-    pub async fn replay_event(&self, id: &str, now: UnixMillis) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE events SET status = 'pending', attempts = 0, next_attempt_at = $2 \
-             WHERE id = $1 AND status = 'failed'",
-        )
+    /// Queues a failed event again: its failed deliveries (only those of `only_hooks`, when
+    /// given) start over; a `no_handler` event is fanned out again to the hooks present now.
+    /// `false` if there is no such failed event (in `tenant`, when given).
+    pub async fn replay_event(
+        &self,
+        id: &str,
+        tenant: Option<&TenantId>,
+        only_hooks: Option<&[String]>,
+        now: UnixMillis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let lock = self.row_lock();
+        let row: Option<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT seq, status FROM events WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) {lock}"
+        ))
         .bind(id)
-        .bind(now)
-        .execute(&self.writer)
+        .bind(tenant.map(|t| t.as_str().to_owned()))
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.rows_affected() > 0 {
+        let replayed = match row {
+            Some((seq, status)) if status == "no_handler" => {
+                sqlx::query(
+                    "UPDATE events SET status = 'pending', fanned_at = NULL, next_attempt_at = $2 \
+                     WHERE seq = $1",
+                )
+                .bind(seq)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                true
+            }
+            Some((seq, status)) if status == "failed" => {
+                let failed: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, hook FROM deliveries WHERE event_seq = $1 AND status = 'failed'",
+                )
+                .bind(seq)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut requeued = 0;
+                for (delivery, hook) in failed {
+                    if only_hooks.is_some_and(|only| !only.contains(&hook)) {
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'pending', attempts = 0, \
+                         next_attempt_at = $2, claimed_by = NULL, claim_until = NULL, \
+                         done_at = NULL WHERE id = $1",
+                    )
+                    .bind(delivery)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    requeued += 1;
+                }
+                if requeued > 0 {
+                    sqlx::query("UPDATE events SET status = 'pending' WHERE seq = $1")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                requeued > 0
+            }
+            _ => false,
+        };
+        if replayed && self.dialect == Dialect::Postgres {
+            sqlx::query(NOTIFY_STATEMENT).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if replayed {
             self.wake_dispatcher();
         }
-        Ok(done.rows_affected() > 0)
+        Ok(replayed)
     }
 
     /// One event as recorded (secret included while it is still held), for tools and tests.
@@ -314,5 +351,13 @@ impl Store {
                     .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))
             })
             .collect()
+    }
+
+    /// `FOR UPDATE` on PostgreSQL; SQLite has one writer, which is lock enough.
+    pub(super) fn row_lock(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE",
+        }
     }
 }

@@ -3,8 +3,8 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::users::{USER_SELECT, UserRow};
-use super::{Store, StoreResult, outbox};
-use crate::domain::{EventPayload, FamilyId, RequestContext, TenantId, UnixMillis, User, UserId};
+use super::{Announce, Store, StoreResult};
+use crate::domain::{FamilyId, TenantId, UnixMillis, User, UserId};
 
 /// A refresh token to store.
 pub struct NewSession {
@@ -52,13 +52,13 @@ pub struct SessionInfo {
 
 impl Store {
     /// A successful login: stores the refresh token, clears the email's failed-login counter and
-    /// records `event`, atomically.
+    /// records `announce`, atomically.
     pub async fn start_session(
         &self,
         tenant: &TenantId,
         session: NewSession,
         login_email: &str,
-        event: Option<(EventPayload, &RequestContext)>,
+        announce: Option<Announce<'_>>,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
@@ -68,15 +68,7 @@ impl Store {
             .bind(login_email)
             .execute(&mut *tx)
             .await?;
-        let announced = event.is_some();
-        if let Some((payload, ctx)) = event {
-            outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
-        }
-        tx.commit().await?;
-        if announced {
-            self.wake_dispatcher();
-        }
-        Ok(())
+        self.commit_announcing(tx, announce, now).await
     }
 
     /// Rotation: atomically retires the presented token and stores `next` in the same family.
@@ -178,12 +170,11 @@ impl Store {
     }
 
     /// Logout: blacklists the access token (if given) and the family, revokes the family's
-    /// refresh tokens, and records `after_logout`.
+    /// refresh tokens, and records `announce` (`after_logout`).
     pub async fn end_session(
         &self,
-        tenant: &TenantId,
         end: SessionEnd<'_>,
-        ctx: &RequestContext,
+        announce: Announce<'_>,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
@@ -191,13 +182,7 @@ impl Store {
             insert_revocation(&mut tx, &format!("jti:{jti}"), until).await?;
         }
         revoke_family_in(&mut tx, &end.family.to_string(), end.family_revoked_until).await?;
-        let payload = EventPayload::AfterLogout {
-            user_id: end.user_id.to_string(),
-        };
-        outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
-        tx.commit().await?;
-        self.wake_dispatcher();
-        Ok(())
+        self.commit_announcing(tx, Some(announce), now).await
     }
 
     /// Live sessions, most recently used first.

@@ -4,8 +4,8 @@ use sqlx::AnyConnection;
 
 use super::sessions::revoke_all_sessions_in;
 use super::users::find_user_in;
-use super::{Store, StoreResult, outbox};
-use crate::domain::{EventPayload, RequestContext, TenantId, UnixMillis, User, UserId};
+use super::{Announce, Store, StoreResult};
+use crate::domain::{TenantId, UnixMillis, User, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -48,8 +48,7 @@ impl Store {
         purpose: TokenPurpose,
         digest: &str,
         expires_at: UnixMillis,
-        event: EventPayload,
-        ctx: &RequestContext,
+        announce: Announce<'_>,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
@@ -65,10 +64,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        outbox::insert_event(&mut tx, self.dialect, tenant, event, ctx, now).await?;
-        tx.commit().await?;
-        self.wake_dispatcher();
-        Ok(())
+        self.commit_announcing(tx, Some(announce), now).await
     }
 
     /// Whether a token could be consumed now; lets a flow refuse a bad token before doing
@@ -93,13 +89,13 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Burns a verification token and marks its user verified. `after_email_verify` is recorded
-    /// only when the user was not verified before.
-    pub async fn confirm_email(
+    /// Burns a verification token and marks its user verified. `announce` (given the verified
+    /// user) is recorded only when the user was not verified before.
+    pub async fn confirm_email<'a>(
         &self,
         tenant: &TenantId,
         digest: &str,
-        ctx: &RequestContext,
+        announce: impl FnOnce(&User) -> Announce<'a>,
         now: UnixMillis,
     ) -> StoreResult<ConsumeOutcome> {
         let mut tx = self.writer.begin().await?;
@@ -113,35 +109,29 @@ impl Store {
             tx.commit().await?; // the token stays burned
             return Ok(ConsumeOutcome::Invalid);
         }
-        let newly_verified = !user.is_verified;
-        if newly_verified {
+        let mut event = None;
+        if !user.is_verified {
             sqlx::query("UPDATE users SET is_verified = 1 WHERE id = $1")
                 .bind(user.id.to_string())
                 .execute(&mut *tx)
                 .await?;
             let mut verified = user.clone();
             verified.is_verified = true;
-            let payload = EventPayload::AfterEmailVerify {
-                user: verified.snapshot(),
-            };
-            outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
+            event = Some(announce(&verified));
         }
-        tx.commit().await?;
-        if newly_verified {
-            self.wake_dispatcher();
-        }
+        self.commit_announcing(tx, event, now).await?;
         Ok(ConsumeOutcome::Done(user))
     }
 
     /// Burns a reset token and sets the new password; ends every session and voids every
-    /// other outstanding reset link; records `after_password_reset` with the pre-reset user.
-    pub async fn reset_password(
+    /// other outstanding reset link; records `announce` (given the pre-reset user).
+    pub async fn reset_password<'a>(
         &self,
         tenant: &TenantId,
         digest: &str,
         new_hash: &str,
         cutoff: SessionCutoff,
-        ctx: &RequestContext,
+        announce: impl FnOnce(&User) -> Announce<'a>,
         now: UnixMillis,
     ) -> StoreResult<ConsumeOutcome> {
         let mut tx = self.writer.begin().await?;
@@ -155,26 +145,21 @@ impl Store {
             tx.commit().await?;
             return Ok(ConsumeOutcome::Invalid);
         }
-        let payload = EventPayload::AfterPasswordReset {
-            user: user.snapshot(),
-        };
         set_password_in(&mut tx, &user.id, new_hash, cutoff).await?;
-        outbox::insert_event(&mut tx, self.dialect, tenant, payload, ctx, now).await?;
-        tx.commit().await?;
-        self.wake_dispatcher();
+        let event = announce(&user);
+        self.commit_announcing(tx, Some(event), now).await?;
         Ok(ConsumeOutcome::Done(user))
     }
 
     /// change-password: sets the hash if it is still `expected_hash` (a concurrent change wins
-    /// otherwise), ends every session, voids reset links, records `after_password_change`.
-    #[allow(clippy::too_many_arguments)]
+    /// otherwise), ends every session, voids reset links, records `announce`.
     pub async fn change_password(
         &self,
         user: &User,
         expected_hash: Option<&str>,
         new_hash: &str,
         cutoff: SessionCutoff,
-        ctx: &RequestContext,
+        announce: Announce<'_>,
         now: UnixMillis,
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
@@ -187,12 +172,7 @@ impl Store {
             return Ok(false);
         }
         set_password_in(&mut tx, &user.id, new_hash, cutoff).await?;
-        let payload = EventPayload::AfterPasswordChange {
-            user: user.snapshot(),
-        };
-        outbox::insert_event(&mut tx, self.dialect, &user.tenant, payload, ctx, now).await?;
-        tx.commit().await?;
-        self.wake_dispatcher();
+        self.commit_announcing(tx, Some(announce), now).await?;
         Ok(true)
     }
 

@@ -1,9 +1,7 @@
 use sqlx::{AnyConnection, FromRow};
 
-use super::{Store, StoreError, StoreResult, outbox};
-use crate::domain::{
-    EventPayload, Profile, ProfileSchema, RequestContext, TenantId, UnixMillis, User, UserId,
-};
+use super::{Announce, Store, StoreError, StoreResult};
+use crate::domain::{Profile, ProfileSchema, TenantId, UnixMillis, User, UserId};
 
 /// Booleans are stored as 0/1 BIGINTs: the one representation sqlx's `Any` driver reads back
 /// from both SQLite and PostgreSQL.
@@ -118,12 +116,12 @@ impl Store {
             .transpose()
     }
 
-    /// Creates the user and, with `announce`, the `after_register` event, atomically.
+    /// Creates the user and the event `announce` builds from it (if any), atomically.
     /// A taken email is [`StoreError::Conflict`].
-    pub async fn insert_user(
+    pub async fn insert_user<'a>(
         &self,
         new: NewUser,
-        announce: Option<&RequestContext>,
+        announce: impl FnOnce(&User) -> Option<Announce<'a>>,
         now: UnixMillis,
     ) -> StoreResult<User> {
         let id = UserId::new();
@@ -155,16 +153,7 @@ impl Store {
             profile: self.profile_schema.complete(&new.profile),
             created_at: now,
         };
-        if let Some(ctx) = announce {
-            let payload = EventPayload::AfterRegister {
-                user: user.snapshot(),
-            };
-            outbox::insert_event(&mut tx, self.dialect, &new.tenant, payload, ctx, now).await?;
-        }
-        tx.commit().await?;
-        if announce.is_some() {
-            self.wake_dispatcher();
-        }
+        self.commit_announcing(tx, announce(&user), now).await?;
         Ok(user)
     }
 

@@ -47,7 +47,8 @@ pub struct Received {
     pub body: serde_json::Value,
 }
 
-/// A local "email API" on 127.0.0.1: `/send` records and answers 200; `/hang` never answers.
+/// A local "email API" on 127.0.0.1: `/send` records and answers 200; `/slow` does the same
+/// after [`SLOW_SINK_MS`]; `/hang` never answers.
 pub struct Sink {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
@@ -55,32 +56,36 @@ pub struct Sink {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How long `/slow` takes to answer: a slow but working email API.
+#[allow(dead_code)] // tests/hooks does not use the slow route
+pub const SLOW_SINK_MS: u64 = 1_500;
+
 impl Sink {
     pub async fn start() -> Self {
         use axum::routing::post;
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let record = Arc::clone(&received);
+        let handler = move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+            let record = Arc::clone(&record);
+            async move {
+                if uri.path() == "/slow" {
+                    tokio::time::sleep(std::time::Duration::from_millis(SLOW_SINK_MS)).await;
+                }
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
+                    .collect();
+                record.lock().unwrap().push(Received {
+                    path: uri.path().into(),
+                    headers,
+                    body: serde_json::from_str(&body).unwrap_or_default(),
+                });
+                "queued"
+            }
+        };
         let app = axum::Router::new()
-            .route(
-                "/send",
-                post(
-                    move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
-                        let record = Arc::clone(&record);
-                        async move {
-                            let headers = headers
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
-                                .collect();
-                            record.lock().unwrap().push(Received {
-                                path: uri.path().into(),
-                                headers,
-                                body: serde_json::from_str(&body).unwrap_or_default(),
-                            });
-                            "queued"
-                        }
-                    },
-                ),
-            )
+            .route("/send", post(handler.clone()))
+            .route("/slow", post(handler))
             .route(
                 "/hang",
                 post(|| async {

@@ -15,7 +15,7 @@ on_both_backends!(
     an_event_survives_a_restart_between_commit_and_delivery,
     secrets_do_not_outlive_delivery,
     failing_handlers_are_retried_then_recorded_and_replayable,
-    handlers_run_in_registration_order,
+    hooks_of_one_event_run_independently_each_in_commit_order,
 );
 
 fn token(payload: &EventPayload) -> String {
@@ -227,7 +227,7 @@ async fn failing_handlers_are_retried_then_recorded_and_replayable(backend: Back
     let id = flaky.events.lock().unwrap()[0].id.clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let failed = loop {
-        let failed = app.flows.store.failed_events(10).await.unwrap();
+        let failed = app.flows.store.failed_events(None, 10).await.unwrap();
         if !failed.is_empty() {
             break failed;
         }
@@ -256,7 +256,7 @@ async fn failing_handlers_are_retried_then_recorded_and_replayable(backend: Back
     assert!(
         app.flows
             .store
-            .replay_event(&id, app.flows.clock.now_millis())
+            .replay_event(&id, None, None, app.flows.clock.now_millis())
             .await
             .unwrap()
     );
@@ -268,32 +268,48 @@ async fn failing_handlers_are_retried_then_recorded_and_replayable(backend: Back
     );
     assert_eq!(flaky.count(), 1);
     assert!(
-        !app.flows.store.replay_event(&id, 0).await.unwrap(),
+        !app.flows
+            .store
+            .replay_event(&id, None, None, 0)
+            .await
+            .unwrap(),
         "only failed events replay"
     );
 }
 
-async fn handlers_run_in_registration_order(backend: Backend) {
+/// Hooks of one event no longer wait for each other: while one hook is stuck on a user's first
+/// event, the others receive that user's later events; the stuck hook then gets them in order.
+async fn hooks_of_one_event_run_independently_each_in_commit_order(backend: Backend) {
     let journal = Arc::new(Mutex::new(Vec::new()));
     let first = Recorder::journaled("10-first", journal.clone());
-    let second = Recorder::journaled("20-second", journal.clone());
+    let stuck = Recorder::journaled("20-stuck", journal.clone());
     let third = Recorder::journaled("30-third", journal.clone());
+    let gate = stuck.hold();
     let options = Options {
-        handlers: vec![first, second, third.clone()],
+        handlers: vec![first.clone(), stuck.clone(), third.clone()],
         ..Options::default()
     };
     let app = TestApp::spawn_with(backend, options).await;
     app.login("order@example.com").await;
+    first.wait_for(2).await;
     third.wait_for(2).await;
+    assert_eq!(stuck.count(), 0, "20-stuck is still held on after_register");
+    gate.release();
+    stuck.wait_for(2).await;
+    for hook in [&first, &stuck, &third] {
+        assert_eq!(
+            hook.kinds(),
+            [EventKind::AfterRegister, EventKind::AfterLogin],
+            "each hook sees the user's events in commit order"
+        );
+    }
+    let journal = journal.lock().unwrap();
+    let stuck_at = journal
+        .iter()
+        .position(|line| line.starts_with("20-stuck"))
+        .unwrap();
     assert_eq!(
-        *journal.lock().unwrap(),
-        [
-            "10-first after_register",
-            "20-second after_register",
-            "30-third after_register",
-            "10-first after_login",
-            "20-second after_login",
-            "30-third after_login",
-        ]
+        stuck_at, 4,
+        "the held hook ran after the others: {journal:?}"
     );
 }

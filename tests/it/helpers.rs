@@ -93,6 +93,15 @@ pub struct Recorder {
     fail_first: Mutex<u32>,
     /// Shared with other recorders: who handled what, in order.
     journal: Option<Arc<Mutex<Vec<String>>>>,
+    /// While a [`Gate`] holds this, every call waits.
+    held: Arc<tokio::sync::RwLock<()>>,
+}
+
+/// Holds a recorder's calls until released (or dropped).
+pub struct Gate(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>);
+
+impl Gate {
+    pub fn release(self) {}
 }
 
 impl Recorder {
@@ -110,6 +119,16 @@ impl Recorder {
             journal: Some(journal),
             ..Self::default()
         })
+    }
+
+    /// Makes every call wait until the returned gate is released.
+    pub fn hold(&self) -> Gate {
+        Gate(
+            self.held
+                .clone()
+                .try_write_owned()
+                .expect("not held already"),
+        )
     }
 
     pub fn failing(name: &str, times: u32) -> Arc<Self> {
@@ -207,6 +226,7 @@ impl EventHandler for Recorder {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        drop(self.held.read().await);
         {
             let mut fail = self.fail_first.lock().unwrap();
             if *fail > 0 {
@@ -245,6 +265,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     pub deliver_events: bool,
     pub handlers: Vec<Arc<dyn EventHandler>>,
+    /// Handlers of other tenants.
+    pub tenant_handlers: Vec<(TenantId, Arc<dyn EventHandler>)>,
     /// Reuse an existing database instead of a fresh one.
     pub database: Option<(String, Option<Arc<tempfile::TempDir>>)>,
     /// Environment the hooks read their secrets from.
@@ -257,6 +279,7 @@ impl Default for Options {
             env: Vec::new(),
             deliver_events: true,
             handlers: Vec::new(),
+            tenant_handlers: Vec::new(),
             database: None,
             hook_env: None,
         }
@@ -329,6 +352,9 @@ impl TestApp {
             registry.register(default.clone(), handler);
         }
         registry.register(default, recorder.clone());
+        for (tenant, handler) in options.tenant_handlers {
+            registry.register(tenant, handler);
+        }
         let clock_offset = Arc::new(AtomicI64::new(0));
         let app = Application::build(
             &config,

@@ -1,7 +1,7 @@
 //! Several stateless replicas on one PostgreSQL database (PostgreSQL only: SQLite is the
 //! single-node embedded store).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use hookauth::domain::EventKind;
 use reqwest::{Method, StatusCode};
@@ -113,4 +113,123 @@ async fn replicas_deliver_each_event_once() {
     assert_eq!(ids.len(), 30);
     let stored = a.stored_events().await;
     assert!(stored.iter().all(|(_, status)| status == "delivered"));
+}
+
+/// kill -9 of a replica holding claims: the other replica takes them over once their lease runs
+/// out (the dead one no longer renews it) and delivers them; none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_claims_are_delivered_by_the_other_within_seconds() {
+    use std::time::{Duration, Instant};
+
+    use crate::delivery::{mail_hook_dir, open_store};
+    use crate::server_process::ServerProcess;
+    use crate::shared::Sink;
+
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("skipped: HOOKAUTH_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (url, _) = backend.fresh_database().await;
+    let sink = Sink::start().await;
+    // A slow but working email API keeps deliveries in flight long enough to kill one replica.
+    let hooks = mail_hook_dir(sink.port, "/slow");
+    let work = tempfile::tempdir().unwrap();
+    let env = [
+        ("HOOKAUTH_HOOKS__DIR", hooks.path().to_str().unwrap()),
+        ("MAIL_KEY", "k"),
+    ];
+    let a = ServerProcess::start(&url, work.path(), &env);
+    let b = ServerProcess::start(&url, work.path(), &env);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    const USERS: usize = 8;
+    for i in 0..USERS {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let (status, _) = crate::helpers::send(
+            &http,
+            Method::POST,
+            replica.url("/register"),
+            None,
+            Some(
+                json!({"email": format!("k{i}@example.com"), "password": crate::helpers::PASSWORD}),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let store = open_store(&url).await;
+    // Wait until some deliveries are in flight, and kill the replica holding the most.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (victim_pid, held) = loop {
+        let states = store.delivery_states(None).await.unwrap();
+        let mut by_pid: HashMap<u32, Vec<i64>> = HashMap::new();
+        for d in states.iter().filter(|d| d.status == "pending") {
+            if let Some(pid) = d
+                .claimed_by
+                .as_deref()
+                .and_then(|c| c.split('-').next())
+                .and_then(|p| p.parse().ok())
+            {
+                by_pid.entry(pid).or_default().push(d.id);
+            }
+        }
+        if let Some((pid, ids)) = by_pid.into_iter().max_by_key(|(_, ids)| ids.len()) {
+            break (pid, ids);
+        }
+        assert!(Instant::now() < deadline, "no delivery was ever claimed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (victim, survivor) = if a.pid() == victim_pid {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert_eq!(victim.pid(), victim_pid);
+    victim.kill_9();
+    let killed = Instant::now();
+
+    // Every claim the dead replica held is taken over by the survivor within the 10 s bound.
+    let survivor_tag = format!("{}-", survivor.pid());
+    let deadline = killed + Duration::from_secs(10);
+    loop {
+        let states = store.delivery_states(None).await.unwrap();
+        let taken_over = held.iter().all(|id| {
+            states.iter().any(|d| {
+                d.id == *id
+                    && (d.status == "delivered"
+                        || d.claimed_by
+                            .as_deref()
+                            .is_some_and(|c| c.starts_with(&survivor_tag)))
+            })
+        });
+        if taken_over {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead replica's claims were not taken over within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("claims taken over {:?} after the kill", killed.elapsed());
+    // ... and delivered: every event reached the email API, none lost.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let states = store.delivery_states(None).await.unwrap();
+        if states.len() == USERS && states.iter().all(|d| d.status == "delivered") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {states:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let keys: HashSet<String> = sink
+        .received()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        USERS,
+        "every event reached the API at least once"
+    );
+    store.close().await;
 }
