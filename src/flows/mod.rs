@@ -12,6 +12,7 @@ mod profile;
 mod refresh;
 mod register;
 mod sessions;
+mod tenants;
 mod tokens;
 mod verify_email;
 
@@ -34,6 +35,7 @@ pub use profile::{ProfileUpdateError, delete_account, update_profile};
 pub use refresh::refresh;
 pub use register::{RegisterInput, RegisterOutcome, create_superuser, register};
 pub use sessions::{list_sessions, revoke_other_sessions, revoke_session};
+pub use tenants::tenant_exists;
 pub use tokens::TokenPair;
 pub use verify_email::{confirm_email, request_email_verification};
 

@@ -1,8 +1,9 @@
 //! Which tenant a request is for: `/api/v1/auth/...` is the default tenant,
 //! `/t/{tenant}/api/v1/auth/...` a named one. Resolved once per request by a middleware.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
@@ -11,14 +12,18 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::TenantId;
-use crate::store::Store;
+use crate::flows::{self, Flows};
 
-/// Tenants seen to exist. A miss asks the database (a tenant created by `hookauth tenant
-/// create` is found at once); a tenant deleted through this server is forgotten at once (one
-/// deleted through another replica is served until restart, with no data left to serve).
+/// How long a tenant seen to exist is believed without asking the database again: a tenant
+/// deleted through another replica stops being served here within this time.
+const CONFIRM_AFTER: Duration = Duration::from_secs(5);
+
+/// Tenants seen to exist, and when. A miss asks the database (a tenant created by `hookauth
+/// tenant create` is found at once); a tenant deleted through this server is forgotten at once,
+/// one deleted through another replica within [`CONFIRM_AFTER`].
 #[derive(Default)]
 pub struct TenantCache {
-    known: RwLock<HashSet<TenantId>>,
+    known: RwLock<HashMap<TenantId, Instant>>,
 }
 
 impl TenantCache {
@@ -29,21 +34,22 @@ impl TenantCache {
             .remove(tenant);
     }
 
-    async fn exists(&self, store: &Store, tenant: &TenantId) -> Result<bool, ApiError> {
-        if self
+    async fn exists(&self, flows: &Flows, tenant: &TenantId) -> Result<bool, ApiError> {
+        let seen = self
             .known
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(tenant)
-        {
+            .get(tenant)
+            .copied();
+        if seen.is_some_and(|at| at.elapsed() < CONFIRM_AFTER) {
             return Ok(true);
         }
-        let exists = store.tenant_exists(tenant).await?;
+        let exists = flows::tenant_exists(flows, tenant).await?;
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
         if exists {
-            self.known
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(tenant.clone());
+            known.insert(tenant.clone(), Instant::now());
+        } else {
+            known.remove(tenant);
         }
         Ok(exists)
     }
@@ -65,7 +71,7 @@ pub async fn resolve_tenant(State(app): State<AppState>, mut req: Request, next:
         }
         None => TenantId::default_tenant(),
     };
-    match app.tenants.exists(&app.flows.store, &tenant).await {
+    match app.tenants.exists(&app.flows, &tenant).await {
         Ok(true) => {
             req.extensions_mut().insert(tenant);
             next.run(req).await

@@ -7,11 +7,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::*;
-use crate::helpers::{Backend, Options, TestApp};
+use crate::helpers::{Backend, Options, TestApp, send};
 use crate::on_both_backends;
 use crate::shared::{Sink, guest};
 
-on_both_backends!(replicas_apply_each_other_s_hook_changes_within_a_second);
+on_both_backends!(
+    replicas_apply_each_other_s_hook_changes_within_a_second,
+    a_tenant_deleted_through_one_replica_is_gone_from_the_other_within_seconds,
+);
 
 async fn api_hooks(app: &TestApp) -> Vec<Value> {
     let (status, list) = call(app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
@@ -110,4 +113,56 @@ async fn replicas_apply_each_other_s_hook_changes_within_a_second(backend: Backe
         took <= bound,
         "replica B applied the removal after {took:?}"
     );
+}
+
+async fn a_tenant_deleted_through_one_replica_is_gone_from_the_other_within_seconds(
+    backend: Backend,
+) {
+    let sink = Sink::start().await;
+    let a = spawn(backend.clone(), options(sink.port)).await;
+    let b = spawn(
+        backend,
+        Options {
+            database: Some(a.database()),
+            ..options(sink.port)
+        },
+    )
+    .await;
+    create_tenant(&a, "acme").await;
+    // B has served acme, so it knows the tenant exists.
+    assert_eq!(
+        register(&b, "acme", "first.acme@example.com").await,
+        StatusCode::ACCEPTED
+    );
+    let (status, body) = call(
+        &a,
+        Method::DELETE,
+        "default",
+        "/tenants/acme",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let started = Instant::now();
+    loop {
+        let (status, body) = send(
+            b.http(),
+            Method::POST,
+            format!("http://{}/t/acme/api/v1/auth/login", b.addr),
+            None,
+            Some(json!({"email": "first.acme@example.com", "password": crate::helpers::PASSWORD})),
+        )
+        .await;
+        if status == StatusCode::NOT_FOUND {
+            assert_eq!(body["code"], "unknown_tenant");
+            break;
+        }
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "replica B still serves the deleted tenant: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
