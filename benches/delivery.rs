@@ -12,10 +12,16 @@
 //! - backlog: 100,000 committed events, then delivery runs for 20 s: RSS before and at peak.
 //! - flows: POST /register and /login latency at concurrency 1 while hooks deliver.
 //!
-//! Needs DELIVERY_BENCH_WELCOME=path/to/welcome_email.wasm (scripts/example-hooks builds it).
+//! DELIVERY_BENCH_WELCOME=path/to/welcome_email.wasm chooses the guest (benches/load/delivery.sh
+//! sets it, so both trees run the same bytes); otherwise guest-examples/rust is built.
+//! Under `cargo test` (no `--bench` argument) one quick throughput pass of 20 events runs, so
+//! the suite proves the bench still works without spending minutes on it.
 
 #[path = "common/measure.rs"]
 mod measure;
+#[allow(dead_code, reason = "the bench uses only the guest builder")]
+#[path = "../tests/common/shared.rs"]
+mod shared;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -106,10 +112,14 @@ impl EventHandler for Sleeper {
 }
 
 fn hooks_dir(port: u16) -> tempfile::TempDir {
-    let wasm = std::env::var("DELIVERY_BENCH_WELCOME")
-        .expect("DELIVERY_BENCH_WELCOME=path to welcome_email.wasm");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(wasm, dir.path().join("20-welcome.wasm")).unwrap();
+    let target = dir.path().join("20-welcome.wasm");
+    match std::env::var("DELIVERY_BENCH_WELCOME") {
+        Ok(wasm) => {
+            std::fs::copy(wasm, &target).unwrap();
+        }
+        Err(_) => std::fs::write(&target, shared::guest("welcome-email")).unwrap(),
+    }
     std::fs::write(
         dir.path().join("hooks.toml"),
         format!(
@@ -219,11 +229,11 @@ async fn register_one(flows: &Flows, tenant: &TenantId, email: &str) {
     }
 }
 
-async fn throughput(label: &str) {
+async fn throughput(label: &str, quick: bool) {
     let n: usize = std::env::var("DELIVERY_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(if quick { 20 } else { 3000 });
     let (api, port) = Api::start(false).await;
     let hooks = hooks_dir(port);
     let data = tempfile::tempdir().unwrap();
@@ -444,7 +454,12 @@ async fn flows_latency(label: &str) {
 
 fn main() {
     let label = std::env::var("DELIVERY_BENCH_LABEL").unwrap_or_else(|_| "this build".into());
-    let only = std::env::var("DELIVERY_BENCH_ONLY").unwrap_or_default();
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let only = if quick {
+        "throughput".to_owned()
+    } else {
+        std::env::var("DELIVERY_BENCH_ONLY").unwrap_or_default()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -452,7 +467,7 @@ fn main() {
     runtime.block_on(async {
         let run = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
         if run("throughput") {
-            throughput(&label).await;
+            throughput(&label, quick).await;
         }
         if run("lag") {
             lag(&label, &[]).await;
