@@ -140,6 +140,15 @@ fn failure(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
+/// `hookauth hooks list --tenant TENANT` with `token`: the hooks, one JSON object a line.
+fn list_hooks(server: &Server, token: &str, tenant: &str) -> Vec<Value> {
+    json_lines(&stdout(&cli(
+        server,
+        Some(token),
+        &["hooks", "list", "--tenant", tenant],
+    )))
+}
+
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -210,21 +219,13 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let listed = json_lines(&stdout(&cli(
-        &server,
-        Some(OPERATOR_TOKEN),
-        &["hooks", "list", "--tenant", "acme"],
-    )));
+    let listed = list_hooks(&server, OPERATOR_TOKEN, "acme");
     let ours: Vec<&Value> = listed.iter().filter(|h| h["name"] == "audit").collect();
     assert_eq!(ours.len(), 1, "{listed:?}");
     assert_eq!(ours[0]["source"], "api");
     assert_eq!(ours[0]["sha256"], sha256.as_str());
     // The default tenant has none of acme's hooks.
-    let default = json_lines(&stdout(&cli(
-        &server,
-        Some(OPERATOR_TOKEN),
-        &["hooks", "list"],
-    )));
+    let default = list_hooks(&server, OPERATOR_TOKEN, "default");
     assert!(default.iter().all(|h| h["name"] != "audit"), "{default:?}");
 
     // The deployed hook runs for acme's events.
@@ -257,11 +258,7 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
         ],
     ));
     assert!(err.contains("HTTP 422"), "{err}");
-    let listed = json_lines(&stdout(&cli(
-        &server,
-        Some(OPERATOR_TOKEN),
-        &["hooks", "list", "--tenant", "acme"],
-    )));
+    let listed = list_hooks(&server, OPERATOR_TOKEN, "acme");
     assert!(
         listed
             .iter()
@@ -398,20 +395,10 @@ async fn a_tenant_admin_token_deploys_only_to_its_own_tenant_and_users_cannot() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let listed = |t: &str| {
-        json_lines(&stdout(&cli(
-            &server,
-            Some(OPERATOR_TOKEN),
-            &["hooks", "list", "--tenant", t],
-        )))
-    };
+    let listed = |t: &str| list_hooks(&server, OPERATOR_TOKEN, t);
     assert!(listed("acme").iter().any(|h| h["name"] == "audit"));
     assert!(listed("globex").iter().all(|h| h["name"] != "audit"));
     // The admin's own token lists its tenant's hooks too.
-    let own = json_lines(&stdout(&cli(
-        &server,
-        Some(&admin),
-        &["hooks", "list", "--tenant", "acme"],
-    )));
+    let own = list_hooks(&server, &admin, "acme");
     assert!(own.iter().any(|h| h["name"] == "audit"));
 }
