@@ -106,10 +106,11 @@ impl Fields {
         });
     }
 
-    /// A required string field.
+    /// A required string field. `null` is reported like an absent field: a client that sends
+    /// `{"email": null}` means "no email", and must hear which field is missing.
     pub fn string(&mut self, name: &str) -> Option<String> {
         match self.map.get(name) {
-            None => {
+            None | Some(Value::Null) => {
                 let input = Value::Object(self.map.clone());
                 self.problem("missing", name, "Field required".into(), input);
                 None
@@ -198,5 +199,40 @@ impl Fields {
         } else {
             Err(ApiError::Validation(std::mem::take(&mut self.problems)))
         }
+    }
+
+    /// Every problem found, or the required values read earlier, unwrapped. The getters
+    /// record a problem whenever they return `None`, so the fallback below is never expected;
+    /// it exists so that no input can reach a panic if a getter ever forgets to.
+    pub fn complete<T: Required>(&mut self, values: T) -> Result<T::Value, ApiError> {
+        self.finish()?;
+        values.present().ok_or_else(|| {
+            ApiError::Validation(vec![FieldProblem {
+                kind: "missing",
+                loc: vec![json!("body")],
+                msg: "Field required".into(),
+                input: Value::Object(self.map.clone()),
+            }])
+        })
+    }
+}
+
+/// Required fields read from a body: one `Option` or a tuple of them, all present or not.
+pub trait Required {
+    type Value;
+    fn present(self) -> Option<Self::Value>;
+}
+
+impl<A> Required for Option<A> {
+    type Value = A;
+    fn present(self) -> Option<A> {
+        self
+    }
+}
+
+impl<A, B> Required for (Option<A>, Option<B>) {
+    type Value = (A, B);
+    fn present(self) -> Option<(A, B)> {
+        Some((self.0?, self.1?))
     }
 }

@@ -9,6 +9,7 @@ mod shared;
 mod account;
 mod admin;
 mod binary;
+mod bodies;
 mod cli_remote;
 mod config_example;
 mod delivery;

@@ -1,7 +1,7 @@
 //! Registration and the session lifecycle: register, login, refresh, logout.
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -10,13 +10,13 @@ use super::super::AppState;
 use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::{ApiError, FieldProblem};
+use super::super::extract::Tenant;
 use super::super::rate_limit::Bucket;
-use crate::domain::TenantId;
 use crate::flows::{self, LoginInput, LogoutInput, RegisterInput, RegisterOutcome};
 
 pub async fn register(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
@@ -37,10 +37,7 @@ pub async fn register(
             Default::default()
         }
     };
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (email, password) = fields.complete((email, password))?;
     app.limit(Bucket::Register, &client)?;
     let input = RegisterInput {
         email,
@@ -63,17 +60,14 @@ pub async fn register(
 
 pub async fn login(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let mut fields = body.fields(true);
     let email = fields.string("email");
     let password = fields.password("password");
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (email, password) = fields.complete((email, password))?;
     app.limit(Bucket::Login, &client)?;
     let (pair, user) = flows::login(
         &app.flows,
@@ -89,7 +83,7 @@ pub async fn login(
 
 pub async fn refresh(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
@@ -103,7 +97,7 @@ pub async fn refresh(
 
 pub async fn logout(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {

@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::super::AppState;
 use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::ApiError;
+use super::super::extract::Tenant;
 use crate::domain::{RoleName, TenantId, UserId};
 use crate::flows::{self, Session};
 
@@ -36,8 +37,7 @@ fn user_and_role(body: JsonBody) -> Result<(UserId, RoleName), ApiError> {
     let mut fields = body.fields(true);
     let user = fields.parsed("user_id", "uuid_parsing", user_id);
     let role = fields.parsed("role", "value_error", role_name);
-    fields.finish()?;
-    Ok((user.expect("checked"), role.expect("checked")))
+    fields.complete((user, role))
 }
 
 /// `{"role": str, "permission": str}`, every problem reported.
@@ -45,13 +45,12 @@ fn role_and_permission(body: JsonBody) -> Result<(RoleName, RoleName), ApiError>
     let mut fields = body.fields(true);
     let role = fields.parsed("role", "value_error", role_name);
     let permission = fields.parsed("permission", "value_error", role_name);
-    fields.finish()?;
-    Ok((role.expect("checked"), permission.expect("checked")))
+    fields.complete((role, permission))
 }
 
 pub async fn assign_role(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -65,7 +64,7 @@ pub async fn assign_role(
 
 pub async fn remove_role(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -79,7 +78,7 @@ pub async fn remove_role(
 
 pub async fn assign_permission(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -93,7 +92,7 @@ pub async fn assign_permission(
 
 pub async fn remove_permission(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -107,7 +106,7 @@ pub async fn remove_permission(
 
 pub async fn role_permissions(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     params: Result<Path<std::collections::HashMap<String, String>>, PathRejection>,
     client: Client,
 ) -> Result<Json<Vec<String>>, ApiError> {

@@ -2,7 +2,7 @@
 //! (`send_verification_email`, `send_password_reset_email`).
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -10,13 +10,13 @@ use super::super::AppState;
 use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::ApiError;
+use super::super::extract::Tenant;
 use super::super::rate_limit::Bucket;
-use crate::domain::TenantId;
 use crate::flows;
 
 pub async fn request_verification(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let session = app.session(&tenant, &client).await?;
@@ -30,16 +30,13 @@ pub async fn request_verification(
 
 pub async fn confirm_verification(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let mut fields = body.fields(true);
     let token = fields.string("token");
-    fields.finish()?;
-    let Some(token) = token else {
-        unreachable!("finish() reports missing fields")
-    };
+    let token = fields.complete(token)?;
     app.limit(Bucket::VerifyEmail, &client)?;
     flows::confirm_email(&app.flows, &tenant, &token, &client.context).await?;
     Ok(Json(json!({ "detail": "Email verified." })))
@@ -47,16 +44,13 @@ pub async fn confirm_verification(
 
 pub async fn request_reset(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut fields = body.fields(true);
     let email = fields.email("email");
-    fields.finish()?;
-    let Some(email) = email else {
-        unreachable!("finish() reports missing fields")
-    };
+    let email = fields.complete(email)?;
     app.limit(Bucket::PasswordReset, &client)?;
     flows::request_password_reset(&app.flows, &tenant, &email, &client.context).await?;
     Ok((
@@ -67,17 +61,14 @@ pub async fn request_reset(
 
 pub async fn confirm_reset(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let mut fields = body.fields(true);
     let token = fields.string("token");
     let password = fields.password("new_password");
-    fields.finish()?;
-    let (Some(token), Some(password)) = (token, password) else {
-        unreachable!("finish() reports missing fields")
-    };
+    let (token, password) = fields.complete((token, password))?;
     app.limit(Bucket::PasswordReset, &client)?;
     flows::confirm_password_reset(&app.flows, &tenant, &token, password, &client.context).await?;
     Ok(Json(json!({ "detail": "Password has been reset." })))

@@ -152,21 +152,33 @@ pub async fn patch(
     Path(params): Path<HashMap<String, String>>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let raw = body.0.unwrap_or(Value::Null);
-    let patch: HookPatch = serde_json::from_value(raw).map_err(|e| {
-        let message = e.to_string();
-        let code = if message.starts_with("unknown field") {
-            "unknown_field"
-        } else {
-            "invalid_body"
-        };
-        unprocessable(code, message)
-    })?;
+    let patch = hook_patch(body.0.unwrap_or(Value::Null))?;
     let hook = app
         .hooks_admin
         .patch_hook(&admin.actor, &admin.tenant, &param(&params, "name"), patch)
         .await?;
     Ok(Json(json!(hook)))
+}
+
+/// The PATCH body, or a 422 naming the field at fault: serde's own message for a field of the
+/// wrong type does not say which field it was.
+fn hook_patch(raw: Value) -> Result<HookPatch, ApiError> {
+    let error = match serde_json::from_value::<HookPatch>(raw.clone()) {
+        Ok(patch) => return Ok(patch),
+        Err(e) => e.to_string(),
+    };
+    if error.starts_with("unknown field") {
+        return Err(unprocessable("unknown_field", error));
+    }
+    let culprit = raw.as_object().and_then(|fields| {
+        fields.iter().find_map(|(name, value)| {
+            let alone = Value::Object([(name.clone(), value.clone())].into_iter().collect());
+            serde_json::from_value::<HookPatch>(alone)
+                .err()
+                .map(|e| format!("{name}: {e}"))
+        })
+    });
+    Err(unprocessable("invalid_body", culprit.unwrap_or(error)))
 }
 
 pub async fn remove(

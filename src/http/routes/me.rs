@@ -1,7 +1,7 @@
 //! The caller's own account: profile, deletion, password change.
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -9,13 +9,14 @@ use super::super::AppState;
 use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::{ApiError, FieldProblem};
+use super::super::extract::Tenant;
 use super::super::rate_limit::Bucket;
-use crate::domain::{TenantId, UserSnapshot};
+use crate::domain::UserSnapshot;
 use crate::flows::{self, FlowError, ProfileUpdateError};
 
 pub async fn show(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
 ) -> Result<Json<UserSnapshot>, ApiError> {
     let session = app.session(&tenant, &client).await?;
@@ -24,7 +25,7 @@ pub async fn show(
 
 pub async fn show_verified(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
 ) -> Result<Json<UserSnapshot>, ApiError> {
     let session = app.session(&tenant, &client).await?;
@@ -36,7 +37,7 @@ pub async fn show_verified(
 
 pub async fn update(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<UserSnapshot>, ApiError> {
@@ -63,7 +64,7 @@ pub async fn update(
 
 pub async fn delete_account(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
@@ -78,7 +79,7 @@ pub async fn delete_account(
 
 pub async fn change_password(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -86,10 +87,7 @@ pub async fn change_password(
     let mut fields = body.fields(true);
     let new = fields.password("new_password");
     let current = fields.optional_password("current_password");
-    fields.finish()?;
-    let Some(new) = new else {
-        unreachable!("finish() reports missing fields")
-    };
+    let new = fields.complete(new)?;
     app.limit(Bucket::Reauth, &client)?;
     flows::change_password(&app.flows, &session, current, new, &client.context).await?;
     Ok(Json(json!({ "detail": "Password changed successfully." })))

@@ -1,19 +1,19 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::super::AppState;
 use super::super::client::Client;
 use super::super::error::ApiError;
+use super::super::extract::Tenant;
 use super::super::time::rfc3339;
-use crate::domain::TenantId;
 use crate::flows;
 
 pub async fn list(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
 ) -> Result<Json<Value>, ApiError> {
     let session = app.session(&tenant, &client).await?;
@@ -38,7 +38,7 @@ pub async fn list(
 
 pub async fn revoke(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     params: Result<Path<std::collections::HashMap<String, String>>, PathRejection>,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
@@ -52,7 +52,7 @@ pub async fn revoke(
 
 pub async fn revoke_others(
     State(app): State<AppState>,
-    Extension(tenant): Extension<TenantId>,
+    Tenant(tenant): Tenant,
     client: Client,
 ) -> Result<Json<Value>, ApiError> {
     let session = app.session(&tenant, &client).await?;

@@ -30,9 +30,11 @@ pub async fn create(
         .as_ref()
         .and_then(|b| b.get("id"))
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let tenant = tenant_id(&raw)?;
+        .ok_or_else(|| ApiError::Unprocessable {
+            code: "invalid_body",
+            detail: "expected {\"id\": \"<tenant name>\"}".into(),
+        })?;
+    let tenant = tenant_id(raw)?;
     let info = app.hooks_admin.create_tenant(&tenant).await?;
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
