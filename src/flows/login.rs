@@ -57,9 +57,10 @@ pub async fn login(
         flows.record_failure(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     };
-    // The password is proven (an inactive account's too): the count starts again.
-    flows.clear_attempts(tenant, &key).await?;
     if !user.is_active {
+        // The password is proven, so the reservation is released; an active account's count
+        // goes in the same transaction as its new session (`start_session`).
+        flows.clear_attempts(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     }
     if outdated {

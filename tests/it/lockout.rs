@@ -296,6 +296,13 @@ async fn guesses_during_a_lock_do_not_extend_it(backend: Backend) {
     for _ in 0..5 {
         wrong_login(&app, email).await;
     }
+    // A password too long to hash is refused before hashing; during a lock it must not count
+    // either (it used to be recorded before the lock was checked, moving the lock).
+    let overlong = "x".repeat(5000);
+    let (status, body) = app
+        .post("/login", json!({"email": email, "password": overlong}))
+        .await;
+    assert_unauthorized(status, &body);
     assert_eq!(attempts(&app, email).await, (5, true));
     // The lock ends 15 minutes after the fifth failure, not after the last guess.
     app.shift_clock(15 * MINUTE + 1);
