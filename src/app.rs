@@ -24,7 +24,7 @@ use crate::hooks::registry::{Ceilings, RegistryError};
 use crate::hooks::{HookRegistry, HookSettings, RegistrySettings};
 use crate::hooks_admin::HooksAdmin;
 use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
-use crate::store::{BreakerPolicy, LockoutPolicy, Store, StoreError, StoreSettings};
+use crate::store::{BreakerPolicy, EmailLimit, LockoutPolicy, Store, StoreError, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -136,6 +136,14 @@ fn flow_settings(config: &Config) -> FlowSettings {
             max_attempts: config.lockout.max_attempts,
             duration_ms: minutes(config.lockout.duration_minutes),
         }),
+        verify_email_limit: EmailLimit {
+            max_sends: config.tokens.email_verify_emails_per_hour,
+            window_ms: 3_600_000,
+        },
+        reset_email_limit: EmailLimit {
+            max_sends: config.tokens.password_reset_emails_per_hour,
+            window_ms: 3_600_000,
+        },
         password_policy: config.password_policy(),
         profile_schema: config.profile_schema(),
     }

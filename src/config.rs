@@ -220,6 +220,12 @@ impl Default for PasswordConfig {
 pub struct TokenConfig {
     pub email_verify_minutes: u64,
     pub password_reset_minutes: u64,
+    /// Verification emails one account can be sent per hour; further requests get the same
+    /// answer and send nothing. At least 1.
+    pub email_verify_emails_per_hour: u32,
+    /// Password-reset emails one account can be sent per hour, however many clients ask;
+    /// further requests get the same answer and send nothing. At least 1.
+    pub password_reset_emails_per_hour: u32,
 }
 
 impl Default for TokenConfig {
@@ -227,6 +233,8 @@ impl Default for TokenConfig {
         Self {
             email_verify_minutes: 1440,
             password_reset_minutes: 15,
+            email_verify_emails_per_hour: 5,
+            password_reset_emails_per_hour: 5,
         }
     }
 }
@@ -504,6 +512,15 @@ impl Config {
         if self.jwt.access_token_minutes == 0 || self.jwt.refresh_token_days == 0 {
             return Err(ConfigError::Invalid(
                 "token lifetimes must be at least 1".into(),
+            ));
+        }
+        if self.tokens.email_verify_emails_per_hour == 0
+            || self.tokens.password_reset_emails_per_hour == 0
+        {
+            return Err(ConfigError::Invalid(
+                "tokens.email_verify_emails_per_hour and tokens.password_reset_emails_per_hour \
+                 must be at least 1"
+                    .into(),
             ));
         }
         if self.password.min_length == 0 {

@@ -1,10 +1,11 @@
+use super::attempts::Attempt;
 use super::{FlowError, Flows, Session};
-use crate::crypto::Verification;
 use crate::domain::{EventPayload, Password, RequestContext};
 use crate::store::Announce;
 
 /// Sets a new password, ends every session of the user (the caller's included), voids
 /// outstanding reset links and records `after_password_change` with the pre-change user.
+/// The current password is checked under the account's lockout, like a login.
 pub async fn change_password(
     flows: &Flows,
     session: &Session,
@@ -15,8 +16,16 @@ pub async fn change_password(
     let user = &session.user;
     match (&user.hashed_password, current.filter(|p| !p.is_empty())) {
         (Some(hash), Some(current)) => {
-            if flows.verify_password(current, hash.clone()).await? == Verification::Mismatch {
-                return Err(FlowError::CurrentPasswordIncorrect);
+            // Counts towards the same lockout as login, so a stolen session cannot be used to
+            // guess the password around it (stored emails are normalised lockout keys).
+            match flows
+                .guarded_verify(&user.tenant, &user.email, current, hash.clone())
+                .await?
+            {
+                Attempt::Match => {}
+                Attempt::Mismatch | Attempt::Refused => {
+                    return Err(FlowError::CurrentPasswordIncorrect);
+                }
             }
         }
         (Some(_), None) => return Err(FlowError::CurrentPasswordIncorrect),

@@ -10,8 +10,9 @@ pub struct LoginInput {
 }
 
 /// Password login. Every refusal is the same credentials error and costs one argon2
-/// verification, whether the email exists or not; failures (except for inactive or locked
-/// accounts) count towards the email's lockout.
+/// verification, whether the email exists or not. Each attempt is reserved against the email's
+/// lockout before the password is verified (see `store::lockout`); a correct password clears
+/// the count, a wrong one (or an unknown email) keeps it.
 pub async fn login(
     flows: &Flows,
     tenant: &TenantId,
@@ -27,33 +28,39 @@ pub async fn login(
         flows.verify_dummy(input.password).await?;
         return Err(FlowError::InvalidCredentials);
     }
+    // Reserved before anything is verified, so parallel guesses cannot all reach the hash.
+    if !flows.reserve_attempt(tenant, &key).await? {
+        // Locked (or the allowed attempts are in flight): the same answer and cost as a wrong
+        // password, and nothing recorded, so guessing during a lock does not extend it.
+        flows.verify_dummy(input.password).await?;
+        return Err(FlowError::InvalidCredentials);
+    }
     if flows
         .settings
         .password_policy
         .too_long_to_hash(&input.password)
     {
-        record_failure(flows, tenant, &key).await?;
-        return Err(FlowError::InvalidCredentials);
-    }
-    if flows.settings.lockout.is_some() && flows.store.is_locked_out(tenant, &key, now).await? {
-        flows.verify_dummy(input.password).await?;
+        flows.record_failure(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     }
     let user = flows.store.find_user_by_email(tenant, &key).await?;
     let Some((user, stored_hash)) = user.and_then(|u| u.hashed_password.clone().map(|h| (u, h)))
     else {
         flows.verify_dummy(input.password).await?;
-        record_failure(flows, tenant, &key).await?;
+        flows.record_failure(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     };
     let verification = flows
         .verify_password(input.password.clone(), stored_hash.clone())
         .await?;
     let Verification::Match { outdated } = verification else {
-        record_failure(flows, tenant, &key).await?;
+        flows.record_failure(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     };
     if !user.is_active {
+        // The password is proven, so the reservation is released; an active account's count
+        // goes in the same transaction as its new session (`start_session`).
+        flows.clear_attempts(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     }
     if outdated {
@@ -83,16 +90,6 @@ pub async fn login(
 /// Stored emails are valid addresses: at most 254 bytes and free of control characters.
 fn could_be_stored(key: &str) -> bool {
     key.len() <= 254 && !key.chars().any(char::is_control)
-}
-
-async fn record_failure(flows: &Flows, tenant: &TenantId, key: &str) -> Result<(), FlowError> {
-    if let Some(policy) = flows.settings.lockout {
-        flows
-            .store
-            .record_login_failure(tenant, key, policy, flows.clock.now_millis())
-            .await?;
-    }
-    Ok(())
 }
 
 /// Re-hashes with the current parameters off the request path: the user already waited for

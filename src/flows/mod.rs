@@ -2,6 +2,7 @@
 //! nothing of HTTP; they decide, call the store and the crypto, and return a [`FlowError`].
 
 mod admin;
+mod attempts;
 mod authenticate;
 mod change_password;
 mod error;
@@ -41,7 +42,11 @@ pub use verify_email::{confirm_email, request_email_verification};
 
 use crate::crypto::{JwtKeys, PasswordHasher, Verification};
 use crate::domain::{Password, PasswordPolicy, ProfileSchema, UnixMillis};
-use crate::store::{LockoutPolicy, Store};
+use crate::store::{EmailLimit, LockoutPolicy, Store};
+
+/// Password-reset requests being worked on off the response path at once; more wait for a
+/// place (whether or not their address exists, so the wait tells nothing).
+const RESET_JOBS: u32 = 64;
 
 /// Where "now" comes from, so expiry and lockout can be tested without sleeping.
 #[derive(Clone)]
@@ -80,6 +85,10 @@ pub struct FlowSettings {
     pub reauth_max_age_secs: i64,
     pub prevent_registration_enumeration: bool,
     pub lockout: Option<LockoutPolicy>,
+    /// Verification emails per account per window.
+    pub verify_email_limit: EmailLimit,
+    /// Password-reset emails per account per window.
+    pub reset_email_limit: EmailLimit,
     pub password_policy: PasswordPolicy,
     pub profile_schema: ProfileSchema,
 }
@@ -94,6 +103,11 @@ pub struct Flows {
     /// Bounds concurrent argon2 work: each hash holds its memory cost (tens of MiB) for its
     /// whole run, so a login flood must queue rather than exhaust memory.
     hashing: Arc<Semaphore>,
+    /// Password-reset requests run off the response path (see `password_reset`); a permit
+    /// each, so they are bounded and can be waited for.
+    reset_jobs: Arc<Semaphore>,
+    /// Verifications against stored hashes since start (the lockout bounds them).
+    password_checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Flows {
@@ -112,6 +126,25 @@ impl Flows {
             settings,
             hasher: Arc::new(hasher),
             hashing: Arc::new(Semaphore::new(parallel_hashes)),
+            reset_jobs: Arc::new(Semaphore::new(RESET_JOBS as usize)),
+            password_checks: Arc::default(),
+        }
+    }
+
+    /// How many passwords were checked against a stored hash since start (login,
+    /// change-password, DELETE /me); dummy verifications for unknown or locked accounts are
+    /// not counted. The lockout bounds how fast this grows for one account.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until every password-reset request accepted so far has been worked off (its
+    /// token and email event committed, or its refusal logged). For a graceful stop, and for
+    /// tests that count what the requests produced.
+    pub async fn settle_background_work(&self) {
+        if let Ok(all) = self.reset_jobs.acquire_many(RESET_JOBS).await {
+            drop(all);
         }
     }
 
@@ -125,6 +158,8 @@ impl Flows {
         password: Password,
         stored: String,
     ) -> Result<Verification, FlowError> {
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.on_hashing_pool(move |h| h.verify(&password, &stored))
             .await
     }

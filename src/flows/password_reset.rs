@@ -1,44 +1,92 @@
-use super::{FlowError, Flows};
+use super::{Clock, FlowError, Flows};
 use crate::crypto::{OpaqueToken, hash_token};
 use crate::domain::{Email, EventPayload, Password, RequestContext, TenantId};
-use crate::store::{Announce, ConsumeOutcome, TokenPurpose};
+use crate::store::{Announce, ConsumeOutcome, EmailLimit, Store, TokenPurpose};
 
-/// Mints a reset token for an existing active account and records
-/// `send_password_reset_email` with the stored address. The caller answers identically
-/// whether or not the account exists.
+/// Accepts a reset request: the caller answers at once, identically whether or not the
+/// account exists, and the work (looking the address up, minting a token and recording
+/// `send_password_reset_email` with the stored address) happens off the response path, so the
+/// response time cannot tell a known address from an unknown one. The request path does the
+/// same two things for every address: wait for a place among the bounded reset jobs, spawn.
 pub async fn request_password_reset(
     flows: &Flows,
     tenant: &TenantId,
     email: &Email,
     ctx: &RequestContext,
 ) -> Result<(), FlowError> {
-    let Some(user) = flows
-        .store
-        .find_user_by_email(tenant, email.as_str())
-        .await?
-        .filter(|u| u.is_active)
-    else {
-        return Ok(());
+    let permit = flows
+        .reset_jobs
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| FlowError::Internal("reset jobs closed".into()))?;
+    let job = ResetJob {
+        store: flows.store.clone(),
+        clock: flows.clock.clone(),
+        ttl_millis: flows.settings.password_reset_ttl_millis,
+        limit: flows.settings.reset_email_limit,
+        tenant: tenant.clone(),
+        email: email.clone(),
+        ctx: ctx.clone(),
     };
-    let token = OpaqueToken::generate();
-    let now = flows.clock.now_millis();
-    let event = EventPayload::SendPasswordResetEmail {
-        email: user.email.clone(),
-        token: token.token,
-    };
-    flows
-        .store
-        .issue_one_time_token(
-            tenant,
-            &user.id,
-            TokenPurpose::PasswordReset,
-            &token.digest,
-            now + flows.settings.password_reset_ttl_millis,
-            Announce::about(&user, event, ctx),
-            now,
-        )
-        .await?;
+    tokio::spawn(async move {
+        if let Err(e) = job.run().await {
+            tracing::warn!(tenant = %job.tenant, error = %e, "password reset request failed");
+        }
+        drop(permit);
+    });
     Ok(())
+}
+
+struct ResetJob {
+    store: Store,
+    clock: Clock,
+    ttl_millis: i64,
+    limit: EmailLimit,
+    tenant: TenantId,
+    email: Email,
+    ctx: RequestContext,
+}
+
+impl ResetJob {
+    async fn run(&self) -> Result<(), FlowError> {
+        let Some(user) = self
+            .store
+            .find_user_by_email(&self.tenant, self.email.as_str())
+            .await?
+            .filter(|u| u.is_active)
+        else {
+            return Ok(());
+        };
+        let now = self.clock.now_millis();
+        // A mailbox gets at most `limit` reset emails per window, however many addresses ask.
+        if !self
+            .store
+            .reserve_email_send(&self.tenant, &user.id, "password_reset", self.limit, now)
+            .await?
+        {
+            tracing::info!(tenant = %self.tenant, user = %user.id,
+                "password reset email limit reached; request ignored");
+            return Ok(());
+        }
+        let token = OpaqueToken::generate();
+        let event = EventPayload::SendPasswordResetEmail {
+            email: user.email.clone(),
+            token: token.token,
+        };
+        self.store
+            .issue_one_time_token(
+                &self.tenant,
+                &user.id,
+                TokenPurpose::PasswordReset,
+                &token.digest,
+                now + self.ttl_millis,
+                Announce::about(&user, event, &self.ctx),
+                now,
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 /// Sets a new password with a reset token. A policy failure leaves the token usable; any
@@ -88,7 +136,16 @@ pub async fn confirm_password_reset(
         )
         .await?
     {
-        ConsumeOutcome::Done(_) => Ok(()),
+        ConsumeOutcome::Done(user) => {
+            // Proof of the mailbox lifts a lockout, so someone guessing from many addresses
+            // cannot keep the owner out. After the commit: if this fails, the reset stands and
+            // the lock simply runs out.
+            if let Err(e) = flows.clear_attempts(tenant, &user.email).await {
+                tracing::warn!(tenant = %tenant, user = %user.id, error = %e,
+                    "could not lift the lockout after a password reset");
+            }
+            Ok(())
+        }
         ConsumeOutcome::Invalid => Err(FlowError::InvalidCredentials),
     }
 }

@@ -1,8 +1,8 @@
 use serde_json::{Map, Value};
 
+use super::attempts::Attempt;
 use super::{FlowError, Flows, Session};
 use crate::config::RESERVED_USER_FIELDS;
-use crate::crypto::Verification;
 use crate::domain::{Password, ProfileError, User};
 
 #[derive(Debug)]
@@ -51,7 +51,8 @@ pub async fn update_profile(
         .ok_or(ProfileUpdateError::Flow(FlowError::InvalidCredentials))
 }
 
-/// DELETE /me: needs the current password, or a session that proved it recently.
+/// DELETE /me: needs the current password (checked under the lockout), or a session that
+/// proved it recently.
 pub async fn delete_account(
     flows: &Flows,
     session: &Session,
@@ -59,11 +60,17 @@ pub async fn delete_account(
 ) -> Result<(), FlowError> {
     match current_password.filter(|p| !p.is_empty()) {
         Some(password) => {
-            let verified = match session.user.hashed_password.clone() {
-                Some(hash) => flows.verify_password(password, hash).await?,
-                None => Verification::Mismatch,
+            let user = &session.user;
+            // Under the account's lockout, like a login: no guessing around it from a session.
+            let verified = match user.hashed_password.clone() {
+                Some(hash) => {
+                    flows
+                        .guarded_verify(&user.tenant, &user.email, password, hash)
+                        .await?
+                }
+                None => Attempt::Mismatch,
             };
-            if verified == Verification::Mismatch {
+            if !matches!(verified, Attempt::Match) {
                 return Err(FlowError::CurrentPasswordRejected);
             }
         }

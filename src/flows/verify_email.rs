@@ -4,7 +4,8 @@ use crate::domain::{EventPayload, RequestContext, TenantId};
 use crate::store::{Announce, ConsumeOutcome, TokenPurpose};
 
 /// Mints a verification token for an unverified user and records `send_verification_email`
-/// (the token reaches the user only through a hook). Verified users get the same answer.
+/// (the token reaches the user only through a hook). Verified users, and users over their
+/// verification-email limit, get the same answer and no email.
 pub async fn request_email_verification(
     flows: &Flows,
     session: &Session,
@@ -14,8 +15,22 @@ pub async fn request_email_verification(
     if user.is_verified {
         return Ok(());
     }
-    let token = OpaqueToken::generate();
     let now = flows.clock.now_millis();
+    // At most `limit` verification emails per account per window; beyond it the same answer.
+    if !flows
+        .store
+        .reserve_email_send(
+            &user.tenant,
+            &user.id,
+            "verify_email",
+            flows.settings.verify_email_limit,
+            now,
+        )
+        .await?
+    {
+        return Ok(());
+    }
+    let token = OpaqueToken::generate();
     let event = EventPayload::SendVerificationEmail {
         email: user.email.clone(),
         token: token.token,

@@ -7,6 +7,7 @@
 
 mod circuits;
 mod deliveries;
+mod email_limits;
 mod hook_secrets;
 mod lockout;
 mod outbox;
@@ -30,6 +31,7 @@ use crate::domain::ProfileSchema;
 
 pub use circuits::{BreakerPolicy, CircuitChange, CircuitChangeKind, OpenCircuit};
 pub use deliveries::{AttemptResult, ClaimedDelivery, DeliveryState, Outcome};
+pub use email_limits::EmailLimit;
 pub use lockout::LockoutPolicy;
 pub use outbox::{Announce, EventRecord, FailedEvent, HookFailure, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
@@ -160,6 +162,7 @@ impl Store {
                     .await?
             }
         }
+        self.normalise_email_domains().await?;
         Ok(())
     }
 

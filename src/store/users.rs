@@ -1,7 +1,7 @@
 use sqlx::{AnyConnection, FromRow};
 
-use super::{Announce, Store, StoreError, StoreResult};
-use crate::domain::{Profile, ProfileSchema, TenantId, UnixMillis, User, UserId};
+use super::{Announce, Dialect, Store, StoreError, StoreResult};
+use crate::domain::{Email, Profile, ProfileSchema, TenantId, UnixMillis, User, UserId};
 
 /// Booleans are stored as 0/1 BIGINTs: the one representation sqlx's `Any` driver reads back
 /// from both SQLite and PostgreSQL.
@@ -216,6 +216,67 @@ impl Store {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    /// Brings addresses stored before domains were normalised to IDNA ASCII form (by
+    /// [`Email::parse`]) to that form, so `user@bücher.de` stored then is found when typed either
+    /// way now. Runs at every start after the migrations; it reads only rows holding non-ASCII
+    /// characters, and is idempotent, so replicas starting together do no harm.
+    ///
+    /// A row whose new form is already taken in its tenant (both forms were registered as two
+    /// accounts) is left exactly as it is, with a warning naming both accounts for an operator
+    /// to merge or delete: neither account nor its data is lost, and login by address reaches
+    /// the account already in ASCII form. Returns how many rows were changed.
+    pub async fn normalise_email_domains(&self) -> StoreResult<u64> {
+        // Byte length differs from character length exactly when the text is not ASCII.
+        let non_ascii = match self.dialect {
+            Dialect::Sqlite => "length(CAST(email AS BLOB)) <> length(email)",
+            Dialect::Postgres => "octet_length(email) <> char_length(email)",
+        };
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, tenant_id, email FROM users WHERE {non_ascii} ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.writer)
+        .await?;
+        let mut changed = 0;
+        for (id, tenant, email) in rows {
+            let Ok(normal) = Email::parse(&email) else {
+                tracing::warn!(user = %id, tenant = %tenant, "stored email address is not \
+                    valid under the current rules; left unchanged");
+                continue;
+            };
+            if normal.as_str() == email {
+                continue; // non-ASCII only in the local part, which is kept as typed
+            }
+            let taken: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND email = $2")
+                    .bind(&tenant)
+                    .bind(normal.as_str())
+                    .fetch_optional(&self.writer)
+                    .await?;
+            if let Some((other,)) = taken {
+                tracing::warn!(user = %id, other_user = %other, tenant = %tenant,
+                    "two accounts have the same email address once its domain is normalised; \
+                     left unchanged: merge or delete one of them");
+                continue;
+            }
+            let done = sqlx::query("UPDATE users SET email = $1 WHERE id = $2 AND email = $3")
+                .bind(normal.as_str())
+                .bind(&id)
+                .bind(&email)
+                .execute(&self.writer)
+                .await;
+            match done {
+                Ok(done) => changed += done.rows_affected(),
+                // Another replica got there first (or registered the ASCII form meanwhile).
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if changed > 0 {
+            tracing::info!(changed, "email domains normalised to IDNA ASCII form");
+        }
+        Ok(changed)
     }
 
     /// Reads through the writer so a caller sees its own just-committed change even on SQLite,
