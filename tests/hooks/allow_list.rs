@@ -67,7 +67,11 @@ async fn only_the_exact_allowed_address_and_port_are_reached() {
         let failure = hook.invoke(&after_register()).await.unwrap_err();
         let message = guest_error(&failure);
         assert!(message.contains("HttpRequestDenied"), "{url}: {message}");
-        assert_eq!(failure.usage.outbound_refused.len(), 1, "{url}: {failure:?}");
+        assert_eq!(
+            failure.usage.outbound_refused.len(),
+            1,
+            "{url}: {failure:?}"
+        );
         assert!(failure.usage.outbound_sent.is_empty(), "{url}");
     }
     assert_eq!(sink.connections(), 0, "a refused request reached the sink");
@@ -131,10 +135,7 @@ async fn a_redirect_from_an_allowed_host_is_not_followed() {
         let url = format!("http://127.0.0.1:{}/send", redirector.port);
         let dir = probes(redirector.port, std::slice::from_ref(&url));
         let host = HookHost::load(&dir.settings()).await.unwrap();
-        let failure = host.hooks()[0]
-            .invoke(&after_register())
-            .await
-            .unwrap_err();
+        let failure = host.hooks()[0].invoke(&after_register()).await.unwrap_err();
         // The guest saw the redirect itself: the host did not chase it.
         let message = guest_error(&failure);
         assert!(message.contains("307"), "{location}: {message}");
@@ -142,7 +143,11 @@ async fn a_redirect_from_an_allowed_host_is_not_followed() {
         assert!(failure.usage.outbound_refused.is_empty());
         assert_eq!(redirector.hits.load(Ordering::SeqCst), 1);
     }
-    assert_eq!(internal.connections(), 0, "a redirect reached the internal sink");
+    assert_eq!(
+        internal.connections(),
+        0,
+        "a redirect reached the internal sink"
+    );
 }
 
 /// The connect-time check of tenant hooks (`is_internal`) judges IPv6 spellings that carry an

@@ -73,16 +73,19 @@ async fn an_event_claimed_by_a_crashed_server_is_delivered_once_its_lease_runs_o
             );
             // The other hook finishes, and that is recorded, before the crash.
             app.recorder.wait_for(1).await;
-            wait_until("the crm delivery to be claimed, the other settled", || async {
-                let states = app.flows.store.delivery_states(None).await.unwrap();
-                states.len() == 2
-                    && states.iter().any(|d| {
-                        d.hook == "10-crm" && d.claimed_by.is_some() && d.status == "pending"
-                    })
-                    && states
-                        .iter()
-                        .any(|d| d.hook == "recorder" && d.status == "delivered")
-            })
+            wait_until(
+                "the crm delivery to be claimed, the other settled",
+                || async {
+                    let states = app.flows.store.delivery_states(None).await.unwrap();
+                    states.len() == 2
+                        && states.iter().any(|d| {
+                            d.hook == "10-crm" && d.claimed_by.is_some() && d.status == "pending"
+                        })
+                        && states
+                            .iter()
+                            .any(|d| d.hook == "recorder" && d.status == "delivered")
+                },
+            )
             .await;
             app
         });
@@ -101,7 +104,10 @@ async fn an_event_claimed_by_a_crashed_server_is_delivered_once_its_lease_runs_o
     let before = store.delivery_states(None).await.unwrap();
     store.close().await;
     let stale = before.iter().find(|d| d.hook == "10-crm").unwrap().clone();
-    assert!(stale.claimed_by.is_some(), "the crash left the claim: {before:?}");
+    assert!(
+        stale.claimed_by.is_some(),
+        "the crash left the claim: {before:?}"
+    );
     assert_eq!(stale.status, "pending");
 
     // Second server on the same database, its clock past the lease.
@@ -138,7 +144,11 @@ async fn an_event_claimed_by_a_crashed_server_is_delivered_once_its_lease_runs_o
         per_hook,
         [
             ("10-crm".into(), stale.event_id.clone(), "delivered".into()),
-            ("recorder".into(), stale.event_id.clone(), "delivered".into()),
+            (
+                "recorder".into(),
+                stale.event_id.clone(),
+                "delivered".into()
+            ),
         ]
     );
     assert!(after.iter().all(|d| d.claimed_by.is_none()), "{after:?}");
@@ -153,10 +163,10 @@ async fn an_event_claimed_by_a_crashed_server_is_delivered_once_its_lease_runs_o
         "the hook that had finished before the crash was not run again"
     );
     assert_eq!(crm.count(), 1, "the crm hook got the event exactly once");
-    assert_eq!(app.stored_events().await, [(
-        EventKind::AfterRegister,
-        "delivered".to_owned()
-    )]);
+    assert_eq!(
+        app.stored_events().await,
+        [(EventKind::AfterRegister, "delivered".to_owned())]
+    );
 }
 
 /// Every call it gets, in order: (user, kind, succeeded).
@@ -174,9 +184,7 @@ struct FailsOneEvent {
 fn user_of(event: &Event) -> String {
     match &event.payload {
         EventPayload::AfterLogout { user_id } => user_id.clone(),
-        EventPayload::AfterRegister { user } | EventPayload::AfterLogin { user } => {
-            user.id.clone()
-        }
+        EventPayload::AfterRegister { user } | EventPayload::AfterLogin { user } => user.id.clone(),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -193,7 +201,12 @@ impl EventHandler for FailsOneEvent {
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
         let user = user_of(event);
-        let slow = self.slow_user.lock().unwrap().clone().expect("set before delivery");
+        let slow = self
+            .slow_user
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("set before delivery");
         let mut calls = self.calls.lock().unwrap();
         let other_done = calls
             .iter()
@@ -216,9 +229,7 @@ impl EventHandler for FailsOneEvent {
     }
 }
 
-async fn a_users_later_events_wait_for_an_earlier_one_that_fails_and_is_retried(
-    backend: Backend,
-) {
+async fn a_users_later_events_wait_for_an_earlier_one_that_fails_and_is_retried(backend: Backend) {
     // All events are in the outbox before any delivery starts: e3 exists while e2 fails.
     let first = TestApp::spawn_with(
         backend.clone(),

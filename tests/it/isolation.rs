@@ -216,9 +216,7 @@ async fn a_superuser_administers_only_its_own_tenant(backend: Backend) {
         ),
         (Method::GET, "/admin/role-permissions/editor", None),
     ] {
-        let (status, reply) = globex
-            .request(method, path, Some(&acme_root), body)
-            .await;
+        let (status, reply) = globex.request(method, path, Some(&acme_root), body).await;
         assert_unauthorized(status, &reply);
     }
     // The default tenant's superuser cannot either.

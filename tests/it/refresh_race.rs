@@ -65,10 +65,7 @@ async fn of_two_racing_refreshes_exactly_one_wins_and_the_session_is_revoked(bac
             .map(|(_, b)| b)
             .collect();
         assert_eq!(winners.len(), 1, "race {i}: {results:?}");
-        let (status, body) = results
-            .iter()
-            .find(|(s, _)| *s != StatusCode::OK)
-            .unwrap();
+        let (status, body) = results.iter().find(|(s, _)| *s != StatusCode::OK).unwrap();
         assert_unauthorized(*status, body);
         let winner = winners[0];
         assert_ne!(winner["refresh_token"], session["refresh_token"]);
@@ -76,7 +73,10 @@ async fn of_two_racing_refreshes_exactly_one_wins_and_the_session_is_revoked(bac
         // The reuse revoked the session: the winner's new refresh and access tokens, and the
         // session's first access token, are all dead.
         let (status, body) = app
-            .post("/refresh", json!({"refresh_token": winner["refresh_token"]}))
+            .post(
+                "/refresh",
+                json!({"refresh_token": winner["refresh_token"]}),
+            )
             .await;
         assert_unauthorized(status, &body);
         for access in [&winner["access_token"], &session["access_token"]] {
