@@ -8,6 +8,7 @@ mod hook_support;
 mod shared;
 mod support;
 
+mod allow_list;
 mod capacity;
 mod guests;
 mod hostile;

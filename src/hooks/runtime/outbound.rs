@@ -256,9 +256,11 @@ impl std::fmt::Display for HostPattern {
     }
 }
 
-/// Loopback, private, link-local, unspecified, shared (CGNAT), multicast, documentation and
-/// other non-global addresses: where a hostile tenant hook would go to reach the platform's
-/// internals (metadata services, databases, admin ports).
+/// Loopback, private, link-local, unspecified, shared (CGNAT), benchmarking, multicast,
+/// documentation and other non-global addresses: where a hostile tenant hook would go to reach
+/// the platform's internals (metadata services, databases, admin ports). IPv6 addresses that
+/// carry an IPv4 address (mapped, IPv4-compatible, 6to4) are judged by the IPv4 address they
+/// carry, so an internal IPv4 address cannot be reached under an IPv6 spelling.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -273,6 +275,8 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                // 198.18.0.0/15, benchmarking: never a public service.
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
                 || o[0] >= 240
         }
         IpAddr::V6(v6) => {
@@ -280,13 +284,35 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 return is_internal(IpAddr::V4(v4));
             }
             let seg = v6.segments();
+            // ::/96, IPv4-compatible (deprecated; `::a.b.c.d`): some stacks still route it to
+            // the IPv4 address. Nothing public lives there, `::` and `::1` included.
+            if seg[..6].iter().all(|&s| s == 0) {
+                return true;
+            }
+            // 2002::/16, 6to4: the next 32 bits are an IPv4 address a relay would deliver to.
+            if seg[0] == 0x2002 {
+                let v4 = std::net::Ipv4Addr::new(
+                    (seg[1] >> 8) as u8,
+                    seg[1] as u8,
+                    (seg[2] >> 8) as u8,
+                    seg[2] as u8,
+                );
+                return is_internal(IpAddr::V4(v4));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local (deprecated).
                 || (seg[0] & 0xfe00) == 0xfc00
                 || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xffc0) == 0xfec0
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                // 2001::/32, Teredo: carries an (obfuscated) IPv4 address; no API lives there.
+                || (seg[0] == 0x2001 && seg[1] == 0)
+                // 64:ff9b::/96 and 64:ff9b:1::/48, NAT64: translated to any IPv4 address.
                 || (seg[0] == 0x64 && seg[1] == 0xff9b)
+                // 100::/64, discard-only.
+                || (seg[0] == 0x100 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0)
         }
     }
 }
