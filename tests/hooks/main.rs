@@ -8,7 +8,9 @@ mod hook_support;
 mod shared;
 mod support;
 
+mod cache_files;
 mod capacity;
+mod compile_limits;
 mod guests;
 mod hostile;
 mod loading;
