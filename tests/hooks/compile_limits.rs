@@ -107,8 +107,7 @@ async fn hooks_check_applies_the_compile_ceiling() {
     std::fs::write(&file, &bytes).unwrap();
     let err = hookauth::hooks::tools::check(&file, None, None)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("max_component_mib"), "{err}");
 }
 

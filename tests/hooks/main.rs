@@ -14,3 +14,4 @@ mod compile_limits;
 mod guests;
 mod hostile;
 mod loading;
+mod server;

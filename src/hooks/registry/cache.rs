@@ -97,6 +97,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
     }
 }
 
+#[derive(Clone)]
 pub struct CompileCache {
     dir: PathBuf,
     engine_key: String,

@@ -132,12 +132,14 @@ impl CodeCache {
         code.compiled
             .get_or_try_init(|| async {
                 let engine = &self.runtime.engine;
-                if let Some(c) = self
-                    .disk
-                    .as_ref()
-                    .and_then(|d| d.load(engine, &code.sha256))
-                {
-                    return Ok(c);
+                // Off the async workers: an artifact is tens of MiB to read and authenticate.
+                if let Some(disk) = self.disk.clone() {
+                    let (engine, sha256) = (engine.clone(), code.sha256.clone());
+                    if let Ok(Some(c)) =
+                        tokio::task::spawn_blocking(move || disk.load(&engine, &sha256)).await
+                    {
+                        return Ok(c);
+                    }
                 }
                 let bytes = bytes().await.map_err(CodeError::Fetch)?;
                 let compiled = compile(engine, bytes, &self.limits, &self.compiling)
@@ -145,11 +147,16 @@ impl CodeCache {
                     .inspect_err(|e| {
                         *code.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
                     })?;
-                if let Some(disk) = &self.disk
-                    && let Err(e) = disk.store(&compiled, &code.sha256)
-                {
-                    tracing::warn!(sha256 = %code.sha256, error = %e,
-                        "cannot write compiled tenant hook to the cache");
+                if let Some(disk) = self.disk.clone() {
+                    let (c, sha256) = (compiled.clone(), code.sha256.clone());
+                    let stored = tokio::task::spawn_blocking(move || disk.store(&c, &sha256))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                    if let Err(e) = stored {
+                        tracing::warn!(sha256 = %code.sha256, error = %e,
+                            "cannot write compiled tenant hook to the cache");
+                    }
                 }
                 Ok(compiled)
             })

@@ -98,3 +98,66 @@ pub(crate) async fn compile(
         Ok(Ok(result)) => result.map_err(|e| CompileError::Invalid(e.root_cause().to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Locals kept live across many branches: ~37 KiB that take Cranelift ~2.3 s on an idle
+    /// 2-core machine (tests/hooks/compile_limits.rs has the measurement).
+    fn bomb() -> Vec<u8> {
+        let (locals, blocks) = (2000, 2000);
+        let mut body = String::new();
+        for b in 0..blocks {
+            let k = b % (locals - 1);
+            body.push_str(&format!(
+                "(if (local.get 0) (then (local.set {k} (i32.add (local.get {k}) (local.get {})))))",
+                k + 1
+            ));
+        }
+        let wat = format!(
+            "(component (core module (func (param i32) (local {}) {body})))",
+            "i32 ".repeat(locals)
+        );
+        wat::parse_str(wat).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_compile_past_its_ceiling_keeps_its_permit_until_it_really_ends() {
+        let engine = crate::hooks::engine::build_engine(1).unwrap();
+        let permits = Arc::new(Semaphore::new(1));
+        let limits = CompileLimits {
+            max_component_bytes: 1 << 20,
+            timeout: Duration::from_millis(100),
+        };
+        let Err(err) = compile(&engine, bomb(), &limits, &permits).await else {
+            panic!("the bomb compiled within 100 ms");
+        };
+        assert_eq!(
+            err,
+            CompileError::TimedOut {
+                limit: Duration::from_millis(100)
+            }
+        );
+        // The caller gave up; the compile still runs and still counts: a second bomb would
+        // queue behind it rather than run alongside.
+        assert_eq!(permits.available_permits(), 0);
+        // And the permit comes back once Cranelift is done.
+        let _back = permits.acquire().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_size_ceiling_is_checked_before_any_work() {
+        let engine = crate::hooks::engine::build_engine(1).unwrap();
+        let permits = Arc::new(Semaphore::new(0));
+        let limits = CompileLimits {
+            max_component_bytes: 10,
+            timeout: Duration::from_secs(1),
+        };
+        // No permit is available: a size check after acquiring one would wait forever.
+        let Err(err) = compile(&engine, vec![0; 11], &limits, &permits).await else {
+            panic!("compiled");
+        };
+        assert_eq!(err, CompileError::TooLarge { size: 11, max: 10 });
+    }
+}

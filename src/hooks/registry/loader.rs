@@ -424,9 +424,16 @@ impl LoadOne<'_> {
         stats: &mut LoadStats,
     ) -> Result<Component, ProblemKind> {
         let engine = &self.runtime.engine;
-        if let Some(component) = self.cache.and_then(|c| c.load(engine, sha256)) {
-            stats.from_cache += 1;
-            return Ok(component);
+        // Reading and authenticating an artifact is tens of MiB of I/O and hashing for
+        // interpreted guests: off the async workers, which may already be serving requests.
+        if let Some(cache) = self.cache.cloned() {
+            let (engine, sha256) = (engine.clone(), sha256.to_owned());
+            if let Ok(Some(component)) =
+                tokio::task::spawn_blocking(move || cache.load(&engine, &sha256)).await
+            {
+                stats.from_cache += 1;
+                return Ok(component);
+            }
         }
         // Seconds of CPU for interpreted guests, unbounded for a bomb: off the async workers,
         // within the size and time ceilings.
@@ -437,10 +444,15 @@ impl LoadOne<'_> {
                 limit => ProblemKind::CompileLimit(limit),
             })?;
         stats.compiled += 1;
-        if let Some(cache) = self.cache
-            && let Err(e) = cache.store(&component, sha256)
-        {
-            tracing::warn!(hook = self.name, error = %e, "cannot write compiled hook to the cache");
+        if let Some(cache) = self.cache.cloned() {
+            let (c, sha256) = (component.clone(), sha256.to_owned());
+            match tokio::task::spawn_blocking(move || cache.store(&c, &sha256)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(hook = self.name, error = %e,
+                    "cannot write compiled hook to the cache"),
+                Err(e) => tracing::warn!(hook = self.name, error = %e,
+                    "cannot write compiled hook to the cache"),
+            }
         }
         Ok(component)
     }
