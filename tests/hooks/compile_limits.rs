@@ -127,3 +127,40 @@ fn measure_bombs() {
         );
     }
 }
+
+#[test]
+fn compile_and_secret_settings_are_validated() {
+    use hookauth::config::{HooksConfig, TenantHooksConfig};
+    HooksConfig::default().check().unwrap();
+    TenantHooksConfig::default().check_compile().unwrap();
+    let bad = [
+        HooksConfig {
+            max_component_mib: 0,
+            ..Default::default()
+        },
+        HooksConfig {
+            compile_timeout_ms: 99,
+            ..Default::default()
+        },
+        HooksConfig {
+            secret_env_allow: vec!["HOOK-*".into()],
+            ..Default::default()
+        },
+    ];
+    for (config, key) in bad.iter().zip([
+        "max_component_mib",
+        "compile_timeout_ms",
+        "secret_env_allow",
+    ]) {
+        let err = config.check().unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    let err = TenantHooksConfig {
+        compile_timeout_ms: 0,
+        ..Default::default()
+    }
+    .check_compile()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("tenant_hooks.compile_timeout_ms"), "{err}");
+}
