@@ -198,17 +198,35 @@ async fn load_hooks(
         Some(dir) => Some(dir.clone()),
         None => Some(PathBuf::from("hooks")).filter(|d| d.is_dir()),
     };
-    let cache_dir = config
-        .hooks
-        .cache_dir
-        .clone()
-        .or_else(|| dir.as_ref().map(|d| d.join(".hookauth-cache")));
+    config.hooks.check()?;
+    config.tenant_hooks.check_compile()?;
+    // Never inside the hooks directory by default: whoever may deploy a .wasm must not be able
+    // to plant the native code the server runs. An operator-chosen directory that is unsafe
+    // stops the start; an unsafe default only disables the cache (with a warning).
+    let cache_dir = match &config.hooks.cache_dir {
+        Some(dir) => {
+            crate::hooks::cache::private_dir(dir, true)
+                .map_err(|e| AppError::Invalid(format!("hooks.cache_dir: {e}")))?;
+            Some(dir.clone())
+        }
+        None => crate::hooks::cache::default_dir(),
+    };
+    let cache_key = config
+        .secret_key
+        .as_ref()
+        .map(|k| crate::hooks::cache::CacheKey::from_server_secret(k.expose().as_bytes()));
     let platform = dir.map(|dir| {
         let mut settings = HookSettings::new(&dir);
         settings.lenient = config.hooks.lenient;
         settings.env = env;
         settings.max_concurrent = config.hooks.max_concurrent.max(1);
         settings.cache_dir = cache_dir.clone();
+        settings.cache_key = cache_key.clone();
+        settings.compile = crate::hooks::compile::CompileLimits {
+            max_component_bytes: (config.hooks.max_component_mib as usize) << 20,
+            timeout: Duration::from_millis(config.hooks.compile_timeout_ms),
+        };
+        settings.secret_env_allow = config.hooks.secret_env_allow.clone();
         settings
     });
     if platform.is_none() {
@@ -232,9 +250,14 @@ async fn load_hooks(
             memory_bytes: (th.memory_mib as usize) << 20,
             timeout: Duration::from_millis(th.timeout_ms),
             allowed_hosts,
+            compile: crate::hooks::compile::CompileLimits {
+                max_component_bytes: (th.max_component_mib as usize) << 20,
+                timeout: Duration::from_millis(th.compile_timeout_ms),
+            },
         },
         compile_concurrency: th.compile_concurrency,
         cache_dir,
+        cache_key,
     };
     let registry = HookRegistry::load(settings, store.clone(), sealer)
         .await

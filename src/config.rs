@@ -88,11 +88,22 @@ pub struct HooksConfig {
     pub dir: Option<PathBuf>,
     /// Skip hooks that fail validation (with a warning) instead of refusing to start.
     pub lenient: bool,
-    /// Compiled hooks are cached here (native code: keep it as trusted as the binary).
-    /// Unset: `.hookauth-cache/` inside the hooks directory.
+    /// Compiled hooks are cached here, authenticated with a key derived from `secret_key`.
+    /// Created 0700; refused unless owned by the server's user and not group/world-writable.
+    /// Unset: `$XDG_CACHE_HOME/hookauth`, else `$HOME/.cache/hookauth`, else no cache. Never
+    /// inside the hooks directory by default: whoever deploys a `.wasm` must not choose native
+    /// code.
     pub cache_dir: Option<PathBuf>,
     /// Hook invocations that may run at once; more wait for a slot.
     pub max_concurrent: u32,
+    /// Largest platform hook component, in MiB (1-4096).
+    pub max_component_mib: u32,
+    /// Longest a platform hook may take to compile, in ms; a slower one is refused (a compile
+    /// bomb). At least 100.
+    pub compile_timeout_ms: u64,
+    /// Environment variables hooks.toml may name as secrets: names, `*` matching any run of
+    /// characters. Names starting with `HOOKAUTH_` (the server's own) are always refused.
+    pub secret_env_allow: Vec<String>,
 }
 
 impl Default for HooksConfig {
@@ -102,7 +113,47 @@ impl Default for HooksConfig {
             lenient: false,
             cache_dir: None,
             max_concurrent: 1000,
+            max_component_mib: crate::hooks::compile::DEFAULT_MAX_COMPONENT_MIB,
+            compile_timeout_ms: crate::hooks::compile::DEFAULT_COMPILE_TIMEOUT.as_millis() as u64,
+            secret_env_allow: crate::hooks::manifest::DEFAULT_SECRET_ENV_ALLOW
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
         }
+    }
+}
+
+/// Bounds on compile ceilings: below this a real hook cannot compile; above, the limit is
+/// meaningless.
+const MIN_COMPILE_TIMEOUT_MS: u64 = 100;
+const MAX_COMPONENT_MIB: u32 = 4096;
+
+impl HooksConfig {
+    /// The `[hooks]` values, checked (called when hooks are loaded).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.max_component_mib == 0 || self.max_component_mib > MAX_COMPONENT_MIB {
+            return Err(ConfigError::Invalid(format!(
+                "hooks.max_component_mib must be 1-{MAX_COMPONENT_MIB}, not {}",
+                self.max_component_mib
+            )));
+        }
+        if self.compile_timeout_ms < MIN_COMPILE_TIMEOUT_MS {
+            return Err(ConfigError::Invalid(format!(
+                "hooks.compile_timeout_ms must be at least {MIN_COMPILE_TIMEOUT_MS}, not {}",
+                self.compile_timeout_ms
+            )));
+        }
+        if let Some(bad) = self
+            .secret_env_allow
+            .iter()
+            .find(|p| !crate::hooks::manifest::valid_env_pattern(p))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "hooks.secret_env_allow: {bad:?} is not a variable name pattern (letters, \
+                 digits, '_' and '*')"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -128,6 +179,28 @@ pub struct TenantHooksConfig {
     pub allowed_hosts: Vec<String>,
     /// Compiles of tenant components that may run at once (each takes a core).
     pub compile_concurrency: u32,
+    /// Longest a tenant component may take to compile, in ms: a deploy over it is refused
+    /// (`compile_timeout`). At least 100.
+    pub compile_timeout_ms: u64,
+}
+
+impl TenantHooksConfig {
+    /// The `[tenant_hooks]` compile values, checked (called when hooks are loaded).
+    pub fn check_compile(&self) -> Result<(), ConfigError> {
+        if self.max_component_mib > MAX_COMPONENT_MIB {
+            return Err(ConfigError::Invalid(format!(
+                "tenant_hooks.max_component_mib must be at most {MAX_COMPONENT_MIB}"
+            )));
+        }
+        if self.compile_timeout_ms < MIN_COMPILE_TIMEOUT_MS {
+            return Err(ConfigError::Invalid(format!(
+                "tenant_hooks.compile_timeout_ms must be at least {MIN_COMPILE_TIMEOUT_MS}, \
+                 not {}",
+                self.compile_timeout_ms
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TenantHooksConfig {
@@ -140,6 +213,8 @@ impl Default for TenantHooksConfig {
             timeout_ms: 2_000,
             allowed_hosts: Vec::new(),
             compile_concurrency: 1,
+            compile_timeout_ms: crate::hooks::compile::DEFAULT_TENANT_COMPILE_TIMEOUT.as_millis()
+                as u64,
         }
     }
 }

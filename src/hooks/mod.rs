@@ -21,7 +21,7 @@ pub mod wit;
 
 // The parts by their short names, as the rest of the crate (and the tests) know them.
 pub use author::{scaffold, tools};
-pub use registry::{cache, manifest};
+pub use registry::{cache, compile, manifest};
 pub(crate) use registry::{hook, loader, problems};
 pub use runtime::{engine, imports, outbound, stdio};
 pub(crate) use runtime::{invoke, limits, state};
@@ -57,6 +57,16 @@ pub struct HookSettings {
     pub lenient: bool,
     /// Where compiled hooks are cached; `None` compiles on every start.
     pub cache_dir: Option<PathBuf>,
+    /// Authenticates the cached artifacts (derived from the server's `secret_key`); `None`
+    /// uses a random key kept in the cache directory (see [`cache::CompileCache::open`]).
+    pub cache_key: Option<cache::CacheKey>,
+    /// Largest component and longest compile (`[hooks] max_component_mib`,
+    /// `compile_timeout_ms`).
+    pub compile: compile::CompileLimits,
+    /// Patterns (`*` matches any run of characters) of the environment variables hooks.toml may
+    /// name as secrets (`[hooks] secret_env_allow`). Names under `HOOKAUTH_` are refused
+    /// whatever these say.
+    pub secret_env_allow: Vec<String>,
     /// Limits for hooks that hooks.toml does not override.
     pub defaults: HookLimits,
     /// Invocations that may run at once.
@@ -73,6 +83,9 @@ impl std::fmt::Debug for HookSettings {
             .field("dir", &self.dir)
             .field("lenient", &self.lenient)
             .field("cache_dir", &self.cache_dir)
+            .field("cache_key", &self.cache_key)
+            .field("compile", &self.compile)
+            .field("secret_env_allow", &self.secret_env_allow)
             .field("defaults", &self.defaults)
             .field("max_concurrent", &self.max_concurrent)
             .field(
@@ -89,6 +102,12 @@ impl HookSettings {
             dir: dir.into(),
             lenient: false,
             cache_dir: None,
+            cache_key: None,
+            compile: compile::CompileLimits::default(),
+            secret_env_allow: manifest::DEFAULT_SECRET_ENV_ALLOW
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             defaults: HookLimits::default(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             env: None,
@@ -146,7 +165,10 @@ impl HookHost {
     pub async fn load(settings: &HookSettings) -> Result<HookHost, LoadError> {
         let runtime = Arc::new(runtime::Runtime::new(settings.max_concurrent)?);
         let tenant = TenantId::default_tenant();
-        let loaded = loader::load_dir(&runtime, settings, &loader::DirScope::Platform).await;
+        // One compile at a time: a compile past its ceiling keeps the permit until it ends.
+        let permits = Arc::new(tokio::sync::Semaphore::new(1));
+        let loaded =
+            loader::load_dir(&runtime, settings, &loader::DirScope::Platform, &permits).await;
         if !loaded.problems.is_empty() {
             if !settings.lenient {
                 return Err(LoadError::Problems(loaded.problems));

@@ -213,12 +213,12 @@ async fn compiled_hooks_are_cached_on_disk_and_reused_after_a_restart() {
     // A damaged artifact is discarded and recompiled, never trusted. (Artifacts are mmapped:
     // they are only ever replaced by rename, never rewritten in place while a host runs.)
     drop((first, second));
+    // The one directory (the engine's); the key file sits beside it.
     let engine_dir = std::fs::read_dir(cache.path())
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
     for artifact in std::fs::read_dir(&engine_dir).unwrap() {
         std::fs::write(artifact.unwrap().path(), b"garbage").unwrap();
     }

@@ -9,7 +9,10 @@ mod shared;
 mod support;
 
 mod allow_list;
+mod cache_files;
 mod capacity;
+mod compile_limits;
 mod guests;
 mod hostile;
 mod loading;
+mod server;

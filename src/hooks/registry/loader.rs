@@ -8,14 +8,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
 use crate::domain::{EventKind, TenantId};
 use crate::hooks::cache::CompileCache;
+use crate::hooks::compile::{CompileError, compile};
 use crate::hooks::engine::hex;
 use crate::hooks::hook::WasmHook;
 use crate::hooks::imports::{check_import, find_handler_export};
-use crate::hooks::manifest::{HookEntry, MANIFEST_FILE, Manifest, is_env_var_name};
+use crate::hooks::manifest::{
+    HookEntry, MANIFEST_FILE, Manifest, check_secret_env, is_env_var_name, read_regular_file,
+};
 use crate::hooks::outbound::{AllowedHost, HostPattern, TenantNet};
 use crate::hooks::problems::{Problem, ProblemKind};
 use crate::hooks::runtime::Runtime;
@@ -46,6 +50,7 @@ pub(crate) async fn load_dir(
     runtime: &Arc<Runtime>,
     settings: &HookSettings,
     scope: &DirScope,
+    permits: &Arc<Semaphore>,
 ) -> Loaded {
     let started = Instant::now();
     let mut problems = Vec::new();
@@ -83,10 +88,10 @@ pub(crate) async fn load_dir(
     }
 
     let cache = settings.cache_dir.as_deref().and_then(|root| {
-        CompileCache::open(root, &runtime.engine)
+        CompileCache::open(root, &runtime.engine, settings.cache_key.as_ref())
             .inspect_err(|e| {
-                tracing::warn!(dir = %root.display(), error = %e,
-                    "compile cache unavailable; hooks will be compiled on every start");
+                tracing::warn!(error = %e,
+                    "compile cache refused; hooks will be compiled on every start");
             })
             .ok()
     });
@@ -99,6 +104,7 @@ pub(crate) async fn load_dir(
             runtime,
             settings,
             cache: cache.as_ref(),
+            permits,
             scope,
             name: stem,
             path,
@@ -147,6 +153,7 @@ struct LoadOne<'a> {
     runtime: &'a Arc<Runtime>,
     settings: &'a HookSettings,
     cache: Option<&'a CompileCache>,
+    permits: &'a Arc<Semaphore>,
     scope: &'a DirScope,
     name: &'a str,
     path: &'a Path,
@@ -178,8 +185,22 @@ impl LoadOne<'_> {
             problems.append(&mut p);
         });
 
-        let bytes =
-            std::fs::read(self.path).map_err(|e| vec![ProblemKind::Unreadable(e.to_string())])?;
+        // Capped: a hooks-directory writer could put a FIFO or /dev/zero behind the name.
+        let max = self.settings.compile.max_component_bytes;
+        let bytes = match read_regular_file(self.path, max as u64) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                problems.push(ProblemKind::CompileLimit(CompileError::TooLarge {
+                    size: std::fs::metadata(self.path).map_or(max + 1, |m| m.len() as usize),
+                    max,
+                }));
+                return Err(problems);
+            }
+            Err(e) => {
+                problems.push(ProblemKind::Unreadable(e.to_string()));
+                return Err(problems);
+            }
+        };
         if let Err(kind) = check_header(&bytes) {
             problems.push(kind);
             return Err(problems);
@@ -307,6 +328,16 @@ impl LoadOne<'_> {
                         problems.push(ProblemKind::SecretNotAVariable { key: key.clone() });
                         continue;
                     }
+                    // Whoever writes hooks.toml must not be able to hand a hook the server's
+                    // own secret key or database URL.
+                    if let Err(reason) = check_secret_env(var, &self.settings.secret_env_allow) {
+                        problems.push(ProblemKind::SecretVariableRefused {
+                            key: key.clone(),
+                            var: var.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
                     match self.settings.read_env(var) {
                         Some(value) if !value.is_empty() => {
                             secrets.insert(key.clone(), Secret(value));
@@ -393,22 +424,35 @@ impl LoadOne<'_> {
         stats: &mut LoadStats,
     ) -> Result<Component, ProblemKind> {
         let engine = &self.runtime.engine;
-        if let Some(component) = self.cache.and_then(|c| c.load(engine, sha256)) {
-            stats.from_cache += 1;
-            return Ok(component);
+        // Reading and authenticating an artifact is tens of MiB of I/O and hashing for
+        // interpreted guests: off the async workers, which may already be serving requests.
+        if let Some(cache) = self.cache.cloned() {
+            let (engine, sha256) = (engine.clone(), sha256.to_owned());
+            if let Ok(Some(component)) =
+                tokio::task::spawn_blocking(move || cache.load(&engine, &sha256)).await
+            {
+                stats.from_cache += 1;
+                return Ok(component);
+            }
         }
-        let compile_engine = engine.clone();
-        // Compiling is seconds of CPU for interpreted guests: keep it off the async workers.
-        let component =
-            tokio::task::spawn_blocking(move || Component::new(&compile_engine, &bytes))
-                .await
-                .map_err(|e| ProblemKind::Compile(e.to_string()))?
-                .map_err(|e| ProblemKind::Compile(e.root_cause().to_string()))?;
+        // Seconds of CPU for interpreted guests, unbounded for a bomb: off the async workers,
+        // within the size and time ceilings.
+        let component = compile(engine, bytes, &self.settings.compile, self.permits)
+            .await
+            .map_err(|e| match e {
+                CompileError::Invalid(reason) => ProblemKind::Compile(reason),
+                limit => ProblemKind::CompileLimit(limit),
+            })?;
         stats.compiled += 1;
-        if let Some(cache) = self.cache
-            && let Err(e) = cache.store(&component, sha256)
-        {
-            tracing::warn!(hook = self.name, error = %e, "cannot write compiled hook to the cache");
+        if let Some(cache) = self.cache.cloned() {
+            let (c, sha256) = (component.clone(), sha256.to_owned());
+            match tokio::task::spawn_blocking(move || cache.store(&c, &sha256)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(hook = self.name, error = %e,
+                    "cannot write compiled hook to the cache"),
+                Err(e) => tracing::warn!(hook = self.name, error = %e,
+                    "cannot write compiled hook to the cache"),
+            }
         }
         Ok(component)
     }

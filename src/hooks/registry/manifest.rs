@@ -15,6 +15,8 @@
 //! Unknown keys are rejected, so a typo never silently loosens a limit.
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -23,6 +25,10 @@ use crate::domain::EventKind;
 
 /// The file name the loader looks for in the hooks directory.
 pub const MANIFEST_FILE: &str = "hooks.toml";
+
+/// Largest hooks.toml read. An annotated one for dozens of hooks is a few KiB; without a cap a
+/// hooks-directory writer could make the server read gigabytes (or `/dev/zero`) at start.
+pub const MAX_MANIFEST_FILE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +64,10 @@ pub struct HookEntry {
 pub enum ManifestError {
     #[error("cannot read it: {0}")]
     Read(#[from] std::io::Error),
+    #[error("it is larger than {} KiB", MAX_MANIFEST_FILE_BYTES >> 10)]
+    TooLarge,
+    #[error("it is not valid UTF-8")]
+    NotUtf8,
     #[error("{0}")]
     Parse(#[from] toml::de::Error),
 }
@@ -66,8 +76,11 @@ impl Manifest {
     /// Reads `DIR/hooks.toml`; a missing file means "no settings".
     pub fn read(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join(MANIFEST_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text),
+        match read_regular_file(&path, MAX_MANIFEST_FILE_BYTES) {
+            Ok(Some(bytes)) => {
+                Self::parse(std::str::from_utf8(&bytes).map_err(|_| ManifestError::NotUtf8)?)
+            }
+            Ok(None) => Err(ManifestError::TooLarge),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e.into()),
         }
@@ -96,6 +109,88 @@ impl HookEntry {
             Err(unknown)
         })
     }
+}
+
+/// Reads a file of the hooks directory: `Ok(None)` when it is over `max` bytes. Only a regular
+/// file (a symlink to one is followed) is read; a FIFO, device or directory planted under the
+/// name is refused without blocking or reading forever.
+pub fn read_regular_file(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // Opening a FIFO for reading would otherwise wait for a writer.
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > max {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    // It grew while being read.
+    if bytes.len() as u64 > max {
+        return Ok(None);
+    }
+    Ok(Some(bytes))
+}
+
+/// The server's own environment variables (`HOOKAUTH_SECRET_KEY`, `HOOKAUTH_DATABASE_URL`, ...)
+/// start with this: never a hook's secret, whatever `secret_env_allow` says. Compared without
+/// regard to case.
+pub const RESERVED_ENV_PREFIX: &str = "HOOKAUTH_";
+
+/// `[hooks] secret_env_allow` by default: any variable not under [`RESERVED_ENV_PREFIX`].
+pub const DEFAULT_SECRET_ENV_ALLOW: &[&str] = &["*"];
+
+/// Whether hooks.toml may name `var` as a secret; `Err` says why not.
+pub fn check_secret_env(var: &str, allow: &[String]) -> Result<(), String> {
+    if var
+        .get(..RESERVED_ENV_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_ENV_PREFIX))
+    {
+        return Err(format!(
+            "variables starting with {RESERVED_ENV_PREFIX} configure the server itself"
+        ));
+    }
+    if allow.iter().any(|pattern| glob_match(pattern, var)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "it matches none of [hooks] secret_env_allow = {allow:?}"
+        ))
+    }
+}
+
+/// A `secret_env_allow` pattern: an environment variable name in which `*` may stand for any
+/// run of characters.
+pub fn valid_env_pattern(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*`: the whole name.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Environment variable names: letters, digits and `_`, not starting with a digit. Anything else
@@ -150,6 +245,44 @@ mod tests {
             m.hooks["a"].event_kinds().unwrap().unwrap_err(),
             ["after_lunch"]
         );
+    }
+
+    #[test]
+    fn the_servers_own_variables_are_never_hook_secrets() {
+        let any = vec!["*".to_owned()];
+        for var in [
+            "HOOKAUTH_SECRET_KEY",
+            "HOOKAUTH_DATABASE_URL",
+            "hookauth_secret_key",
+        ] {
+            assert!(check_secret_env(var, &any).is_err(), "{var}");
+            assert!(
+                check_secret_env(var, &["HOOKAUTH_*".to_owned()]).is_err(),
+                "{var}"
+            );
+        }
+        assert!(check_secret_env("MAILER_KEY", &any).is_ok());
+        assert!(check_secret_env("HOOKAUTHX", &any).is_ok());
+    }
+
+    #[test]
+    fn allow_patterns_match_whole_names() {
+        let allow = |p: &str, v: &str| check_secret_env(v, &[p.to_owned()]).is_ok();
+        assert!(allow("HOOK_*", "HOOK_MAILER"));
+        assert!(allow("HOOK_*", "HOOK_"));
+        assert!(!allow("HOOK_*", "XHOOK_MAILER"));
+        assert!(!allow("HOOK_*", "DATABASE_URL"));
+        assert!(allow("MAILER_KEY", "MAILER_KEY"));
+        assert!(!allow("MAILER_KEY", "MAILER_KEY2"));
+        assert!(allow("*_KEY", "MAILER_KEY"));
+        assert!(!allow("*_KEY", "MAILER_KEYS"));
+        assert!(allow("A*B*C", "AxxBxxC"));
+        assert!(!allow("A*B*C", "AxxCxxB"));
+        assert!(!allow("AB*BA", "ABA"));
+        assert!(check_secret_env("ANY", &[]).is_err());
+        assert!(valid_env_pattern("HOOK_*"));
+        assert!(!valid_env_pattern("HOOK-*"));
+        assert!(!valid_env_pattern(""));
     }
 
     #[test]

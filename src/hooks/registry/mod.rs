@@ -19,11 +19,13 @@
 //! - [`loader`], [`problems`]: loading a directory (platform or one tenant's), every problem
 //!   collected; [`hook`]: a loaded file hook;
 //! - [`cache`]: compiled code on disk; `code`: compiled code in memory, shared by sha256;
+//!   [`compile`]: the size and time ceilings every compile runs under;
 //! - `api_hook`, `validate`, `sync`: API-deployed hooks, deploy checks, replica sync.
 
 mod api_hook;
 pub mod cache;
 mod code;
+pub mod compile;
 pub(crate) mod hook;
 pub(crate) mod loader;
 pub mod manifest;
@@ -92,6 +94,8 @@ pub struct RegistrySettings {
     pub compile_concurrency: u32,
     /// Where compiled tenant components are cached on disk.
     pub cache_dir: Option<PathBuf>,
+    /// Authenticates the artifacts in `cache_dir` (`None`: a key file in it).
+    pub cache_key: Option<cache::CacheKey>,
 }
 
 /// What every API hook shares: the engine, the database, the code cache and the key that
@@ -183,7 +187,9 @@ impl HookRegistry {
             code: CodeCache::new(
                 Arc::clone(&runtime),
                 settings.compile_concurrency,
+                settings.ceilings.compile.clone(),
                 settings.cache_dir.clone(),
+                settings.cache_key.as_ref(),
             ),
             runtime,
             store,
@@ -194,7 +200,8 @@ impl HookRegistry {
         let mut platform = Vec::new();
         let mut files = BTreeMap::new();
         if let Some(hs) = &settings.platform {
-            let loaded = loader::load_dir(&loader.runtime, hs, &DirScope::Platform).await;
+            let permits = loader.code.permits();
+            let loaded = loader::load_dir(&loader.runtime, hs, &DirScope::Platform, permits).await;
             let mut problems = loaded.problems;
             platform = loaded.hooks.into_iter().map(Arc::new).collect();
             let platform_names: BTreeSet<String> =
@@ -209,7 +216,8 @@ impl HookRegistry {
                         tenant: tenant.clone(),
                         secrets: opened,
                     };
-                    let loaded = loader::load_dir(&loader.runtime, &tenant_settings, &scope).await;
+                    let loaded =
+                        loader::load_dir(&loader.runtime, &tenant_settings, &scope, permits).await;
                     problems.extend(loaded.problems.into_iter().map(|p| Problem {
                         file: format!("tenants/{tenant}/{}", p.file),
                         kind: p.kind,

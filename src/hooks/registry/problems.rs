@@ -27,6 +27,9 @@ pub enum ProblemKind {
     NotAComponent(&'static str),
     #[error("does not compile: {0}")]
     Compile(String),
+    /// Over the component size or compile-time ceiling.
+    #[error("{0}")]
+    CompileLimit(crate::hooks::registry::compile::CompileError),
     #[error("targets hookauth:hooks@{found}; this host serves 0.1.x")]
     UnsupportedVersion { found: String },
     #[error(
@@ -59,6 +62,12 @@ pub enum ProblemKind {
     TenantSecretUnset { key: String, name: String },
     #[error("secret `{key}` must name an environment variable, not hold a value")]
     SecretNotAVariable { key: String },
+    #[error("secret `{key}` names environment variable {var}, which hooks may not read: {reason}")]
+    SecretVariableRefused {
+        key: String,
+        var: String,
+        reason: String,
+    },
 }
 
 /// Renders problems as the list an operator reads when the server refuses to start.

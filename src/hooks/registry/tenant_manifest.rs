@@ -54,6 +54,9 @@ pub struct Ceilings {
     pub memory_bytes: usize,
     pub timeout: Duration,
     pub allowed_hosts: Vec<HostPattern>,
+    /// Largest component and longest compile; `max_component_bytes` above is the size limit
+    /// checked at deploy, this one's size applies to every compile.
+    pub compile: crate::hooks::compile::CompileLimits,
 }
 
 impl Ceilings {
@@ -256,6 +259,7 @@ mod tests {
             memory_bytes: 16 << 20,
             timeout: Duration::from_millis(500),
             allowed_hosts: vec![HostPattern::parse("*.example.com").unwrap()],
+            compile: Default::default(),
         };
         let m = TenantManifest::parse(br#"{"fuel": 1001}"#).unwrap();
         assert_eq!(m.limits(&ceilings).unwrap_err().code, "limit_above_ceiling");

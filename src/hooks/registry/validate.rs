@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::code::Code;
+use super::code::{Code, CodeError};
+use super::compile::CompileError;
 use super::{DeployError, HookRegistry, TenantManifest, valid_name};
 use crate::domain::{EventKind, TenantId};
 use crate::hooks::engine::hex;
@@ -82,7 +83,17 @@ impl HookRegistry {
             .code
             .component(&code, || async move { Ok(bytes) })
             .await
-            .map_err(|e| DeployError::new("invalid_component", e))?;
+            .map_err(|e| {
+                let code = match &e {
+                    CodeError::Compile(CompileError::TooLarge { .. }) => "component_too_large",
+                    // Cranelift cannot be interrupted: a component this slow to compile is
+                    // refused at the ceiling, its compile left to finish on its own thread
+                    // while still holding a compile permit.
+                    CodeError::Compile(CompileError::TimedOut { .. }) => "compile_timeout",
+                    _ => "invalid_component",
+                };
+                DeployError::new(code, format!("hook `{name}`: {e}"))
+            })?;
         if let Some(problem) = check_interfaces(&component, &loader.runtime.engine)
             .into_iter()
             .next()
