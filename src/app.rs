@@ -200,6 +200,7 @@ async fn load_hooks(
         settings.lenient = config.hooks.lenient;
         settings.env = env;
         settings.max_concurrent = config.hooks.max_concurrent.max(1);
+        settings.caps = config.hooks.sandbox_caps();
         settings.cache_dir = cache_dir.clone();
         settings
     });
@@ -217,6 +218,7 @@ async fn load_hooks(
     let settings = RegistrySettings {
         platform,
         max_concurrent: config.hooks.max_concurrent.max(1),
+        caps: config.hooks.sandbox_caps(),
         ceilings: Ceilings {
             max_hooks: th.max_hooks,
             max_component_bytes: (th.max_component_mib as usize) << 20,

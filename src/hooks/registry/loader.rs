@@ -379,6 +379,7 @@ impl LoadOne<'_> {
                 allowed_hosts: allowed.into(),
                 config: self.entry.config.clone(),
                 secrets,
+                ..Default::default()
             },
             events,
             scope,
