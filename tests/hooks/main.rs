@@ -12,3 +12,4 @@ mod capacity;
 mod guests;
 mod hostile;
 mod loading;
+mod sandbox_caps;
