@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use hookauth::events::EventHandler;
 use hookauth::hooks::{FailureKind, HookHost, SandboxCaps};
 
 use crate::support::{CRATE_DIR, HookDir, Logs, Sink, after_register, fixture, guest_error};
