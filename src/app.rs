@@ -220,6 +220,7 @@ async fn load_hooks(
         settings.lenient = config.hooks.lenient;
         settings.env = env;
         settings.max_concurrent = config.hooks.max_concurrent.max(1);
+        settings.caps = config.hooks.sandbox_caps();
         settings.cache_dir = cache_dir.clone();
         settings.cache_key = cache_key.clone();
         settings.compile = crate::hooks::compile::CompileLimits {
@@ -243,6 +244,7 @@ async fn load_hooks(
     let settings = RegistrySettings {
         platform,
         max_concurrent: config.hooks.max_concurrent.max(1),
+        caps: config.hooks.sandbox_caps(),
         ceilings: Ceilings {
             max_hooks: th.max_hooks,
             max_component_bytes: (th.max_component_mib as usize) << 20,

@@ -104,10 +104,29 @@ pub struct HooksConfig {
     /// Environment variables hooks.toml may name as secrets: names, `*` matching any run of
     /// characters. Names starting with `HOOKAUTH_` (the server's own) are always refused.
     pub secret_env_allow: Vec<String>,
+    // --- What one invocation may make the host do or keep (every hook, platform and tenant);
+    // defaults and ranges in hooks::limits::SandboxCaps. ---
+    /// Outbound requests one invocation may start (refused ones included).
+    pub outbound_max_requests: u32,
+    /// Outbound requests of one invocation in flight at once.
+    pub outbound_max_concurrent: u32,
+    /// Outbound requests of one hook in flight at once, over all of its invocations.
+    pub outbound_max_concurrent_per_hook: u32,
+    /// Response body bytes one invocation may read, over all of its requests.
+    pub outbound_max_response_bytes: u64,
+    /// `host.log` lines kept per invocation.
+    pub log_max_lines: u32,
+    /// Bytes of `host.log` messages and fields kept per invocation.
+    pub log_max_bytes: usize,
+    /// Bytes kept of a hook's `err(...)` string (logged and stored as the delivery's error).
+    pub error_max_bytes: usize,
+    /// WASI handles (streams, pollables, HTTP resources) one invocation may hold at once.
+    pub max_resources: usize,
 }
 
 impl Default for HooksConfig {
     fn default() -> Self {
+        let caps = crate::hooks::SandboxCaps::default();
         Self {
             dir: None,
             lenient: false,
@@ -119,6 +138,30 @@ impl Default for HooksConfig {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect(),
+            outbound_max_requests: caps.outbound_requests,
+            outbound_max_concurrent: caps.outbound_concurrent,
+            outbound_max_concurrent_per_hook: caps.outbound_concurrent_per_hook,
+            outbound_max_response_bytes: caps.outbound_response_bytes,
+            log_max_lines: caps.log_lines,
+            log_max_bytes: caps.log_bytes,
+            error_max_bytes: caps.error_bytes,
+            max_resources: caps.resources,
+        }
+    }
+}
+
+impl HooksConfig {
+    /// The per-invocation caps these settings ask for (checked in `Config::check`).
+    pub fn sandbox_caps(&self) -> crate::hooks::SandboxCaps {
+        crate::hooks::SandboxCaps {
+            outbound_requests: self.outbound_max_requests,
+            outbound_concurrent: self.outbound_max_concurrent,
+            outbound_concurrent_per_hook: self.outbound_max_concurrent_per_hook,
+            outbound_response_bytes: self.outbound_max_response_bytes,
+            log_lines: self.log_max_lines,
+            log_bytes: self.log_max_bytes,
+            error_bytes: self.error_max_bytes,
+            resources: self.max_resources,
         }
     }
 }
@@ -564,6 +607,9 @@ impl Config {
                 "operator_token must be at least 32 bytes; generate one with `openssl rand -hex 32`"
                     .into(),
             ));
+        }
+        if let Err(bad) = self.hooks.sandbox_caps().check() {
+            return Err(ConfigError::Invalid(bad.join("; ")));
         }
         let th = &self.tenant_hooks;
         if th.max_component_mib == 0 || th.fuel == 0 || th.memory_mib == 0 || th.timeout_ms == 0 {

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 pub use hook::{HookFailure, Scope, WasmHook};
 pub use invoke::{FailureKind, Usage};
-pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, HookLimits};
+pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, HookLimits, SandboxCaps};
 pub use problems::{Problem, ProblemKind};
 pub use registry::{DeployError, HookInfo, HookRegistry, RegistrySettings};
 pub use runtime::RuntimeError;
@@ -71,6 +71,8 @@ pub struct HookSettings {
     pub defaults: HookLimits,
     /// Invocations that may run at once.
     pub max_concurrent: u32,
+    /// What each invocation may make the host do or keep (outbound, logs, handles).
+    pub caps: SandboxCaps,
     /// Where `secrets` environment variables are read: `None` is the process environment;
     /// a map stands in for it (tests, `hookauth hooks run`).
     pub env: Option<HashMap<String, String>>,
@@ -88,6 +90,7 @@ impl std::fmt::Debug for HookSettings {
             .field("secret_env_allow", &self.secret_env_allow)
             .field("defaults", &self.defaults)
             .field("max_concurrent", &self.max_concurrent)
+            .field("caps", &self.caps)
             .field(
                 "env",
                 &self.env.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
@@ -110,6 +113,7 @@ impl HookSettings {
                 .collect(),
             defaults: HookLimits::default(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
+            caps: SandboxCaps::default(),
             env: None,
         }
     }
@@ -163,7 +167,9 @@ impl HookHost {
     /// Loads and validates every hook in `settings.dir` for the default tenant. Strict by
     /// default: any problem fails the load with the full list; lenient skips the bad hooks.
     pub async fn load(settings: &HookSettings) -> Result<HookHost, LoadError> {
-        let runtime = Arc::new(runtime::Runtime::new(settings.max_concurrent)?);
+        let runtime = Arc::new(
+            runtime::Runtime::new(settings.max_concurrent)?.with_caps(settings.caps.clone()),
+        );
         let tenant = TenantId::default_tenant();
         // One compile at a time: a compile past its ceiling keeps the permit until it ends.
         let permits = Arc::new(tokio::sync::Semaphore::new(1));

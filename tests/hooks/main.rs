@@ -16,3 +16,4 @@ mod guests;
 mod hostile;
 mod loading;
 mod server;
+mod sandbox_caps;

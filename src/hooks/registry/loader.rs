@@ -410,6 +410,7 @@ impl LoadOne<'_> {
                 allowed_hosts: allowed.into(),
                 config: self.entry.config.clone(),
                 secrets,
+                ..Default::default()
             },
             events,
             scope,

@@ -90,6 +90,8 @@ pub struct RegistrySettings {
     /// The hooks directory (platform hooks; `tenants/<tenant>/` for file-deployed tenant hooks).
     pub platform: Option<HookSettings>,
     pub max_concurrent: u32,
+    /// What each invocation may make the host do or keep (outbound, logs, handles).
+    pub caps: crate::hooks::SandboxCaps,
     pub ceilings: Ceilings,
     pub compile_concurrency: u32,
     /// Where compiled tenant components are cached on disk.
@@ -181,8 +183,11 @@ impl HookRegistry {
         secrets: Arc<SecretBox>,
     ) -> Result<Self, RegistryError> {
         let started = Instant::now();
-        let runtime =
-            Arc::new(Runtime::new(settings.max_concurrent.max(1)).map_err(LoadError::Runtime)?);
+        let runtime = Arc::new(
+            Runtime::new(settings.max_concurrent.max(1))
+                .map_err(LoadError::Runtime)?
+                .with_caps(settings.caps.clone()),
+        );
         let loader = Arc::new(Loader {
             code: CodeCache::new(
                 Arc::clone(&runtime),
@@ -430,6 +435,7 @@ impl HookRegistry {
                     tenant_net: Some(Arc::new(TenantNet::new(hosts))),
                     config: manifest.config.clone(),
                     secrets,
+                    ..Default::default()
                 },
                 manifest,
                 limits,

@@ -10,6 +10,7 @@ use crate::hooks::limits::HookLimits;
 use crate::hooks::runtime::Runtime;
 use crate::hooks::since_v0_1_0::{HookPre, Registration, WitEvent};
 use crate::hooks::state::{Grants, HookState, LogContext, MemoryLimitExceeded};
+use crate::hooks::stdio::{STDIO_LINES, bounded_text, escape_controls};
 
 /// Why an invocation failed. Guest errors are the hook's own report; everything else is caught
 /// by the host.
@@ -84,8 +85,22 @@ pub struct Usage {
     pub linear_memory: usize,
     /// Outbound requests sent, as `METHOD URI`.
     pub outbound_sent: Vec<String>,
-    /// Outbound requests refused, with the reason.
+    /// Outbound requests refused by the allow-list, with the reason: the first
+    /// [`REFUSED_SAMPLES`](crate::hooks::outbound::REFUSED_SAMPLES) of them.
     pub outbound_refused: Vec<String>,
+    /// Outbound requests refused by the allow-list, all of them.
+    pub outbound_refused_total: u64,
+    /// Outbound requests refused, or response bodies cut, by an outbound cap.
+    pub outbound_limited: u32,
+    /// Response body bytes read.
+    pub outbound_response_bytes: u64,
+    /// `host.log` lines dropped past the invocation's caps.
+    pub log_dropped_lines: u32,
+    /// stdout/stderr lines dropped past [`STDIO_LINES`] (bytes past the capture cap are
+    /// reported separately in the log).
+    pub stdio_dropped_lines: usize,
+    /// Bytes cut from the guest's `err(...)` string.
+    pub error_bytes_cut: usize,
 }
 
 pub(crate) enum Call<'a> {
@@ -114,7 +129,12 @@ pub(crate) async fn run(
     let deadline = started + limits.timeout;
 
     let fresh_store = || {
-        let state = HookState::new(Arc::clone(grants), limits.memory_bytes, log.clone());
+        let state = HookState::new(
+            Arc::clone(grants),
+            limits.memory_bytes,
+            log.clone(),
+            &runtime.caps,
+        );
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
@@ -133,6 +153,7 @@ pub(crate) async fn run(
     };
     let mut store = fresh_store();
 
+    let mut error_cut = 0;
     let outcome = {
         let store = &mut store;
         let work = async move {
@@ -166,7 +187,12 @@ pub(crate) async fn run(
             }
         };
         match tokio::time::timeout(limits.timeout, work).await {
-            Ok(Ok(Returned::Handled(Err(message)))) => Err(FailureKind::GuestError(message)),
+            Ok(Ok(Returned::Handled(Err(message)))) => {
+                // Logged and stored as the delivery's last error: never whole, never raw.
+                let (message, cut) = bounded_text(&message, runtime.caps.error_bytes);
+                error_cut = cut;
+                Err(FailureKind::GuestError(message))
+            }
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err(error)) => Err(classify(&error)),
             Err(_elapsed) => Err(FailureKind::Timeout),
@@ -175,15 +201,24 @@ pub(crate) async fn run(
 
     let remaining = store.get_fuel().unwrap_or(0);
     let state = store.data_mut();
-    let usage = Usage {
+    let counters = &state.policy.counters;
+    let mut usage = Usage {
         fuel_used: limits.fuel.saturating_sub(remaining),
         duration: started.elapsed(),
-        peak_memory: state.limiter.peak_memory,
-        linear_memory: state.limiter.linear_memory,
+        peak_memory: state.limiter.memory.peak_memory,
+        linear_memory: state.limiter.memory.linear_memory,
         outbound_sent: std::mem::take(&mut state.policy.sent),
         outbound_refused: std::mem::take(&mut state.policy.refused),
+        outbound_refused_total: state.policy.refused_total,
+        outbound_limited: counters.limited(),
+        outbound_response_bytes: counters
+            .response_bytes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        log_dropped_lines: state.log_dropped().0,
+        stdio_dropped_lines: 0,
+        error_bytes_cut: error_cut,
     };
-    forward_output(state, log.as_ref(), &usage);
+    forward_output(state, log.as_ref(), &mut usage);
     // The instances go back to the pool with the store: wake anyone waiting for room.
     drop(store);
     runtime.pool_freed.notify_waiters();
@@ -205,33 +240,51 @@ fn classify(error: &wasmtime::Error) -> FailureKind {
             if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 return FailureKind::Trap(format!("called exit({})", exit.0));
             }
-            FailureKind::Trap(error.root_cause().to_string())
+            FailureKind::Trap(escape_controls(&error.root_cause().to_string()).into_owned())
         }
     }
 }
 
-/// Sends the captured stdout/stderr, dropped log lines and outbound refusals to the log.
-fn forward_output(state: &mut HookState, log: Option<&LogContext>, usage: &Usage) {
+/// Sends the captured stdout/stderr to the log, and one summary line per kind of cap the
+/// invocation ran into (dropped output, refused or limited outbound requests).
+fn forward_output(state: &mut HookState, log: Option<&LogContext>, usage: &mut Usage) {
+    use std::sync::atomic::Ordering::Relaxed;
     let (hook, tenant, event, event_id) = match log {
         Some(c) => (&*c.hook, c.tenant.as_str(), c.event, c.event_id.as_str()),
         None => ("", "", "", ""),
     };
     for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
         let (text, dropped) = pipe.take();
-        for line in text.lines().filter(|l| !l.is_empty()) {
+        let mut lines = text.lines().filter(|l| !l.is_empty());
+        for line in lines.by_ref().take(STDIO_LINES) {
+            let line = escape_controls(line);
             tracing::info!(target: "hookauth::hook", hook, tenant, event, event_id, stream, "{line}");
         }
-        if dropped > 0 {
+        let dropped_lines = lines.count();
+        usage.stdio_dropped_lines += dropped_lines;
+        if dropped > 0 || dropped_lines > 0 {
             tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id, stream,
-                dropped_bytes = dropped, "hook output past the cap was dropped");
+                dropped_bytes = dropped, dropped_lines, "hook output past the cap was dropped");
         }
     }
-    if state.log_dropped > 0 {
+    let (log_lines, log_bytes) = state.log_dropped();
+    if log_lines > 0 {
         tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id,
-            dropped_lines = state.log_dropped, "hook log lines past the cap were dropped");
+            dropped_lines = log_lines, dropped_bytes = log_bytes,
+            "hook log lines past the cap were dropped");
     }
-    for refused in &usage.outbound_refused {
+    if usage.outbound_refused_total > 0 {
         tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id,
-            request = %refused, "outbound request refused");
+            refused = usage.outbound_refused_total, samples = ?usage.outbound_refused,
+            "outbound request refused");
+    }
+    let c = &state.policy.counters;
+    if usage.outbound_limited > 0 {
+        tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id,
+            over_requests = c.over_requests.load(Relaxed),
+            over_concurrent = c.over_concurrent.load(Relaxed),
+            over_hook_concurrent = c.over_hook_concurrent.load(Relaxed),
+            over_response_bytes = c.over_response_bytes.load(Relaxed),
+            "outbound requests limited");
     }
 }

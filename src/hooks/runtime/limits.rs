@@ -65,3 +65,167 @@ impl HookLimits {
         if bad.is_empty() { Ok(limits) } else { Err(bad) }
     }
 }
+
+/// What one invocation may make the host do or keep on its behalf, beyond fuel, memory and
+/// time, and the outbound connections one hook may hold across all of its invocations.
+/// Operator-wide (`[hooks]` in the config); each value is checked against [`SandboxCaps::check`]
+/// at start. Exceeding one is an error the guest sees (outbound) or output cut with a marker
+/// (logs, error strings), never a trap of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxCaps {
+    /// Outbound requests one invocation may start (refused ones included). Without it one
+    /// invocation opened ~3,500 sockets.
+    pub outbound_requests: u32,
+    /// Outbound requests of one invocation in flight at once (connecting, waiting, or with a
+    /// response body still open).
+    pub outbound_concurrent: u32,
+    /// Outbound requests of one hook in flight at once, over all of its invocations: what stops
+    /// many concurrent invocations of a hostile hook from multiplying the per-invocation cap.
+    pub outbound_concurrent_per_hook: u32,
+    /// Response body bytes one invocation may read over all of its requests.
+    pub outbound_response_bytes: u64,
+    /// `host.log` calls kept per invocation; later ones are dropped and counted.
+    pub log_lines: u32,
+    /// Bytes of `host.log` messages and fields kept per invocation.
+    pub log_bytes: usize,
+    /// Bytes kept of the string a hook returns with `err(...)`; it is logged and stored as the
+    /// delivery's last error, so a guest must not choose its size.
+    pub error_bytes: usize,
+    /// Handles (streams, pollables, HTTP requests, fields...) one invocation may hold at once
+    /// in its WASI resource table. wasmtime's default is 1,000,000, each costing host memory
+    /// outside the memory cap.
+    pub resources: usize,
+}
+
+pub const DEFAULT_OUTBOUND_REQUESTS: u32 = 16;
+pub const DEFAULT_OUTBOUND_CONCURRENT: u32 = 4;
+pub const DEFAULT_OUTBOUND_CONCURRENT_PER_HOOK: u32 = 16;
+pub const DEFAULT_OUTBOUND_RESPONSE_BYTES: u64 = 4 << 20;
+pub const DEFAULT_LOG_BYTES: usize = 64 << 10;
+pub const DEFAULT_ERROR_BYTES: usize = 2048;
+/// Plenty for interpreted guests, which create and drop pollables and streams constantly but
+/// hold few at once.
+/// With wasi:http fields capped at 32 KiB each, this bounds what handles can make the host
+/// hold to ~128 MiB per invocation in the worst case.
+pub const DEFAULT_RESOURCES: usize = 4_096;
+
+/// Ceilings for the operator's values: above these the host itself would be at risk.
+pub const MAX_OUTBOUND_REQUESTS: u32 = 1_000;
+pub const MAX_OUTBOUND_CONCURRENT: u32 = 64;
+pub const MAX_OUTBOUND_CONCURRENT_PER_HOOK: u32 = 4_096;
+pub const MAX_OUTBOUND_RESPONSE_BYTES: u64 = 64 << 20;
+pub const MAX_LOG_LINES_CEILING: u32 = 10_000;
+pub const MAX_LOG_BYTES_CEILING: usize = 4 << 20;
+pub const MAX_ERROR_BYTES: usize = 64 << 10;
+pub const MAX_RESOURCES: usize = 1_000_000;
+
+impl Default for SandboxCaps {
+    fn default() -> Self {
+        Self {
+            outbound_requests: DEFAULT_OUTBOUND_REQUESTS,
+            outbound_concurrent: DEFAULT_OUTBOUND_CONCURRENT,
+            outbound_concurrent_per_hook: DEFAULT_OUTBOUND_CONCURRENT_PER_HOOK,
+            outbound_response_bytes: DEFAULT_OUTBOUND_RESPONSE_BYTES,
+            log_lines: crate::hooks::state::MAX_LOG_LINES,
+            log_bytes: DEFAULT_LOG_BYTES,
+            error_bytes: DEFAULT_ERROR_BYTES,
+            resources: DEFAULT_RESOURCES,
+        }
+    }
+}
+
+impl SandboxCaps {
+    /// Every value outside its range, named by its config key (`[hooks]`).
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        fn range<T: PartialOrd + std::fmt::Display>(
+            bad: &mut Vec<String>,
+            key: &str,
+            value: T,
+            min: T,
+            max: T,
+        ) {
+            if value < min || value > max {
+                bad.push(format!("hooks.{key} = {value} is outside {min}..={max}"));
+            }
+        }
+        let mut bad = Vec::new();
+        range(
+            &mut bad,
+            "outbound_max_requests",
+            self.outbound_requests,
+            1,
+            MAX_OUTBOUND_REQUESTS,
+        );
+        range(
+            &mut bad,
+            "outbound_max_concurrent",
+            self.outbound_concurrent,
+            1,
+            MAX_OUTBOUND_CONCURRENT,
+        );
+        range(
+            &mut bad,
+            "outbound_max_concurrent_per_hook",
+            self.outbound_concurrent_per_hook,
+            1,
+            MAX_OUTBOUND_CONCURRENT_PER_HOOK,
+        );
+        range(
+            &mut bad,
+            "outbound_max_response_bytes",
+            self.outbound_response_bytes,
+            1,
+            MAX_OUTBOUND_RESPONSE_BYTES,
+        );
+        range(
+            &mut bad,
+            "log_max_lines",
+            self.log_lines,
+            1,
+            MAX_LOG_LINES_CEILING,
+        );
+        range(
+            &mut bad,
+            "log_max_bytes",
+            self.log_bytes,
+            1024,
+            MAX_LOG_BYTES_CEILING,
+        );
+        range(
+            &mut bad,
+            "error_max_bytes",
+            self.error_bytes,
+            64,
+            MAX_ERROR_BYTES,
+        );
+        range(
+            &mut bad,
+            "max_resources",
+            self.resources,
+            256,
+            MAX_RESOURCES,
+        );
+        if bad.is_empty() { Ok(()) } else { Err(bad) }
+    }
+}
+
+#[cfg(test)]
+mod caps_tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_in_range_and_zero_is_refused() {
+        assert_eq!(SandboxCaps::default().check(), Ok(()));
+        let zero = SandboxCaps {
+            outbound_requests: 0,
+            outbound_concurrent: 0,
+            outbound_concurrent_per_hook: 0,
+            outbound_response_bytes: 0,
+            log_lines: 0,
+            log_bytes: 0,
+            error_bytes: 0,
+            resources: 0,
+        };
+        assert_eq!(zero.check().unwrap_err().len(), 8);
+    }
+}

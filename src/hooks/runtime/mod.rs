@@ -18,6 +18,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::hooks::engine::{EpochTicker, build_engine};
+use crate::hooks::limits::SandboxCaps;
 use crate::hooks::since_v0_1_0::Hook;
 use crate::hooks::state::HookState;
 
@@ -29,6 +30,8 @@ pub(crate) struct Runtime {
     pub slots: Semaphore,
     /// Signalled whenever an invocation's instances return to the pool (see `invoke::run`).
     pub pool_freed: Notify,
+    /// What every invocation may make the host do or keep (outbound, logs, handles).
+    pub caps: SandboxCaps,
     _ticker: EpochTicker,
 }
 
@@ -51,8 +54,15 @@ impl Runtime {
             linker,
             slots: Semaphore::new(max_concurrent as usize),
             pool_freed: Notify::new(),
+            caps: SandboxCaps::default(),
             _ticker: ticker,
         })
+    }
+
+    /// The same runtime with the operator's caps instead of the defaults.
+    pub fn with_caps(mut self, caps: SandboxCaps) -> Self {
+        self.caps = caps;
+        self
     }
 }
 

@@ -7,7 +7,10 @@
 //! to (the `Host` header is set by the host and is a forbidden header for guests).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Semaphore;
 
 use http::uri::{Scheme, Uri};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -76,78 +79,272 @@ pub fn check_uri(allowed: &[AllowedHost], uri: &Uri) -> Result<(), String> {
     }
 }
 
-/// The per-invocation `WasiHttpHooks`: checks each request, records refusals for the log.
+/// Refused requests remembered per invocation (for `hooks run` and the log); the rest are only
+/// counted. One event once grew the server by ~500 MiB remembering every refusal.
+pub const REFUSED_SAMPLES: usize = 8;
+/// Bytes kept of one remembered request line (`METHOD uri: reason`).
+const SAMPLE_BYTES: usize = 512;
+
+/// Outbound requests of one hook in flight, over all of its invocations. It lives in the hook's
+/// [`Grants`](crate::hooks::state::Grants) (one per loaded hook) and is sized on first use from
+/// the runtime's caps.
+#[derive(Debug, Default)]
+pub struct HookConnections(OnceLock<Arc<Semaphore>>);
+
+impl HookConnections {
+    pub fn semaphore(&self, permits: u32) -> Arc<Semaphore> {
+        Arc::clone(
+            self.0
+                .get_or_init(|| Arc::new(Semaphore::new(permits as usize))),
+        )
+    }
+}
+
+/// Which outbound cap an invocation ran into, and how often. Shared with the tasks that read
+/// response bodies, hence atomics.
+#[derive(Debug, Default)]
+pub struct OutboundCounters {
+    /// Response body bytes read so far, over all requests.
+    pub response_bytes: AtomicU64,
+    /// Requests refused because the invocation had started its maximum already.
+    pub over_requests: AtomicU32,
+    /// Requests refused because the invocation had its maximum in flight.
+    pub over_concurrent: AtomicU32,
+    /// Requests refused because the hook had its maximum in flight over all invocations.
+    pub over_hook_concurrent: AtomicU32,
+    /// Response bodies cut because the invocation's response byte budget ran out.
+    pub over_response_bytes: AtomicU32,
+}
+
+impl OutboundCounters {
+    /// Requests refused or bodies cut by a cap, in total.
+    pub fn limited(&self) -> u32 {
+        self.over_requests.load(Ordering::Relaxed)
+            + self.over_concurrent.load(Ordering::Relaxed)
+            + self.over_hook_concurrent.load(Ordering::Relaxed)
+            + self.over_response_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The caps one invocation's outbound traffic runs under.
+pub struct OutboundCaps {
+    pub requests: u32,
+    pub concurrent: u32,
+    pub response_bytes: u64,
+    /// The hook's own in-flight limit (see [`HookConnections`]).
+    pub hook: Arc<Semaphore>,
+}
+
+/// The per-invocation `WasiHttpHooks`: checks each request against the allow-list and the
+/// caps, and keeps a bounded record of what happened for the log.
 pub struct OutboundPolicy {
     allowed: Arc<[AllowedHost]>,
     /// Tenant hooks: host patterns instead of `allowed`, and the address check at connect time.
     tenant: Option<Arc<TenantNet>>,
-    /// Why each refused request was refused, in order (logged by the invoker).
+    max_requests: u32,
+    max_response_bytes: u64,
+    started: u32,
+    invocation: Arc<Semaphore>,
+    hook: Arc<Semaphore>,
+    pub counters: Arc<OutboundCounters>,
+    /// Why the first [`REFUSED_SAMPLES`] refused requests were refused, in order.
     pub refused: Vec<String>,
-    /// Requests let through, as `METHOD scheme://authority/path`.
+    /// Requests refused by the allow-list, all of them.
+    pub refused_total: u64,
+    /// Requests let through, as `METHOD scheme://authority/path` (at most the request cap).
     pub sent: Vec<String>,
 }
 
 impl OutboundPolicy {
-    pub fn new(allowed: Arc<[AllowedHost]>, tenant: Option<Arc<TenantNet>>) -> Self {
+    pub fn new(
+        allowed: Arc<[AllowedHost]>,
+        tenant: Option<Arc<TenantNet>>,
+        caps: OutboundCaps,
+    ) -> Self {
         Self {
             allowed,
             tenant,
+            max_requests: caps.requests,
+            max_response_bytes: caps.response_bytes,
+            started: 0,
+            invocation: Arc::new(Semaphore::new(caps.concurrent as usize)),
+            hook: caps.hook,
+            counters: Arc::default(),
             refused: Vec::new(),
+            refused_total: 0,
             sent: Vec::new(),
+        }
+    }
+
+    fn refuse(&mut self, line: String) {
+        self.refused_total += 1;
+        if self.refused.len() < REFUSED_SAMPLES {
+            self.refused.push(cut_sample(line));
         }
     }
 }
 
-type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                ),
-                HttpError,
-            >,
-        > + Send,
->;
+fn cut_sample(mut s: String) -> String {
+    if s.len() > SAMPLE_BYTES {
+        let mut end = SAMPLE_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
+
+fn denied(error: HttpError) -> SendFuture {
+    Box::new(async move { Err(error) })
+}
 
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+        _fut: IoFuture,
     ) -> SendFuture {
+        // Counted before the allow-list, so a guest cannot spin on refused requests either.
+        if self.started >= self.max_requests {
+            self.counters.over_requests.fetch_add(1, Ordering::Relaxed);
+            return denied(HttpError::ConnectionLimitReached);
+        }
+        self.started += 1;
         let uri = request.uri().clone();
-        if let Some(net) = &self.tenant {
-            let target = match net.check_uri(&uri) {
-                Ok(target) => target,
+        let target = match &self.tenant {
+            Some(net) => match net.check_uri(&uri) {
+                Ok(target) => Some(target),
                 Err(reason) => {
-                    self.refused
-                        .push(format!("{} {uri}: {reason}", request.method()));
-                    return Box::new(async { Err(HttpError::HttpRequestDenied) });
+                    self.refuse(format!("{} {uri}: {reason}", request.method()));
+                    return denied(HttpError::HttpRequestDenied);
                 }
-            };
-            self.sent.push(format!("{} {uri}", request.method()));
-            let net = Arc::clone(net);
-            return Box::new(async move {
-                let (response, io) = net.send(target, request, options).await?;
-                Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
-            });
-        }
-        if let Err(reason) = check_uri(&self.allowed, &uri) {
-            self.refused
-                .push(format!("{} {uri}: {reason}", request.method()));
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
-        self.sent.push(format!("{} {uri}", request.method()));
+            },
+            None => {
+                if let Err(reason) = check_uri(&self.allowed, &uri) {
+                    self.refuse(format!("{} {uri}: {reason}", request.method()));
+                    return denied(HttpError::HttpRequestDenied);
+                }
+                None
+            }
+        };
+        // Held until the response body is done or dropped (they move into the connection's
+        // driver below), so they bound open sockets, not just requests being started.
+        let Ok(mine) = Arc::clone(&self.invocation).try_acquire_owned() else {
+            self.counters
+                .over_concurrent
+                .fetch_add(1, Ordering::Relaxed);
+            return denied(HttpError::ConnectionLimitReached);
+        };
+        let Ok(hooks) = Arc::clone(&self.hook).try_acquire_owned() else {
+            self.counters
+                .over_hook_concurrent
+                .fetch_add(1, Ordering::Relaxed);
+            return denied(HttpError::ConnectionLimitReached);
+        };
+        self.sent
+            .push(cut_sample(format!("{} {uri}", request.method())));
+        let counters = Arc::clone(&self.counters);
+        let cap = self.max_response_bytes;
+        let net = self.tenant.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let (response, io): (http::Response<WasiBody>, IoFuture) = match (net, target) {
+                (Some(net), Some(target)) => {
+                    let (response, io) = net.send(target, request, options).await?;
+                    (response, Box::new(io))
+                }
+                _ => {
+                    let (response, io) =
+                        wasmtime_wasi_http::default_send_request(request, options).await?;
+                    (response.map(BodyExt::boxed_unsync), Box::new(io))
+                }
+            };
+            // Held by the connection's driver and by the response body, until both are done:
+            // a response the guest keeps unread still counts (its bytes sit in host memory).
+            let permits = Arc::new((mine, hooks));
+            let held = Arc::clone(&permits);
+            let response = response.map(|inner| {
+                CappedBody {
+                    inner,
+                    counters,
+                    cap,
+                    done: false,
+                    _permits: Some(held),
+                }
+                .boxed_unsync()
+            });
+            let io: IoFuture = Box::new(async move {
+                let _permits = permits;
+                std::pin::Pin::from(io).await
+            });
+            Ok((response, io))
         })
+    }
+}
+
+/// A response body counted against the invocation's response byte budget: past it, the guest
+/// reads an `HTTP-response-body-size` error instead of more data.
+struct CappedBody {
+    inner: WasiBody,
+    counters: Arc<OutboundCounters>,
+    cap: u64,
+    done: bool,
+    /// The invocation's and the hook's in-flight permits (see `send_request`).
+    _permits: Option<Arc<Permits>>,
+}
+
+type Permits = (
+    tokio::sync::OwnedSemaphorePermit,
+    tokio::sync::OwnedSemaphorePermit,
+);
+
+impl hyper::body::Body for CappedBody {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let frame = match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            other => return other,
+        };
+        if let Some(data) = frame.data_ref() {
+            let len = data.len() as u64;
+            let before = self
+                .counters
+                .response_bytes
+                .fetch_add(len, Ordering::Relaxed);
+            if before.saturating_add(len) > self.cap {
+                // Not read on the guest's behalf: it does not count as read.
+                self.counters
+                    .response_bytes
+                    .fetch_sub(len, Ordering::Relaxed);
+                self.done = true;
+                self.counters
+                    .over_response_bytes
+                    .fetch_add(1, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.cap)))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
     }
 }
 
@@ -466,13 +663,15 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(HttpError::from)?;
-    let driver = tokio::spawn(conn);
+    // Aborted when dropped: a connection must not outlive the invocation (or the permits
+    // that counted it, which are dropped with the driver).
+    let mut driver = AbortOnDrop(tokio::spawn(conn));
     let response = sender
         .send_request(request)
         .await
         .map_err(HttpError::from)?;
     let rest = Box::pin(async move {
-        match driver.await {
+        match (&mut driver.0).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(HttpError::from(e)),
             Err(_) => Ok(()),
@@ -481,9 +680,48 @@ where
     Ok((response, rest))
 }
 
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn capped(len: usize, counters: &Arc<OutboundCounters>, cap: u64) -> CappedBody {
+        use http_body_util::BodyExt;
+        let inner = http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; len]))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        CappedBody {
+            inner,
+            counters: Arc::clone(counters),
+            cap,
+            done: false,
+            _permits: None,
+        }
+    }
+
+    /// The budget is over all responses of the invocation: the second body that would go past
+    /// it ends in an error instead of its data.
+    #[tokio::test]
+    async fn response_bytes_are_capped_over_all_bodies_of_an_invocation() {
+        use http_body_util::BodyExt;
+        let counters = Arc::new(OutboundCounters::default());
+        let first = capped(100, &counters, 150).collect().await.unwrap();
+        assert_eq!(first.to_bytes().len(), 100);
+        let second = capped(100, &counters, 150).collect().await;
+        assert!(matches!(
+            second,
+            Err(HttpError::HttpResponseBodySize(Some(150)))
+        ));
+        assert_eq!(counters.over_response_bytes.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.response_bytes.load(Ordering::Relaxed), 100);
+    }
 
     #[test]
     fn operator_patterns_cover_tenant_grants() {

@@ -12,21 +12,39 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::hooks::outbound::{AllowedHost, OutboundPolicy, TenantNet};
+use crate::hooks::engine::{
+    POOL_CORE_INSTANCES_PER_COMPONENT, POOL_MEMORIES_PER_COMPONENT, POOL_TABLES_PER_COMPONENT,
+};
+use crate::hooks::limits::SandboxCaps;
+use crate::hooks::outbound::{
+    AllowedHost, HookConnections, OutboundCaps, OutboundPolicy, TenantNet,
+};
 use crate::hooks::since_v0_1_0::{Level, hookauth};
-use crate::hooks::stdio::CappedPipe;
+use crate::hooks::stdio::{CappedPipe, escape_controls};
 
-/// Log lines one invocation may write through `host.log`. Without a cap, a hook logging in a
-/// loop would flood the server log (and its disk) until its fuel ran out.
+/// Log lines one invocation may write through `host.log` by default (`hooks.log_max_lines`).
+/// Without a cap, a hook logging in a loop would flood the server log (and its disk) until its
+/// fuel ran out.
 pub const MAX_LOG_LINES: u32 = 100;
 /// Bytes kept of one log message or field value; the rest is cut.
 pub const MAX_LOG_BYTES: usize = 4096;
-/// Linear memories, tables and instances one store may create. A component that needs more is
-/// refused at instantiation; without caps a guest could multiply its memory cap by creating
-/// memories.
-const MAX_INSTANCES: usize = 64;
-const MAX_MEMORIES: usize = 8;
-const MAX_TABLES: usize = 32;
+/// Bytes kept of one log field name.
+const MAX_LOG_KEY_BYTES: usize = 128;
+/// Fields kept of one log call.
+const MAX_LOG_FIELDS: usize = 32;
+/// Core instances, linear memories and tables one store may create: the pool's per-component
+/// bounds. A component that needs more is refused at instantiation.
+const MAX_INSTANCES: usize = POOL_CORE_INSTANCES_PER_COMPONENT as usize;
+const MAX_MEMORIES: usize = POOL_MEMORIES_PER_COMPONENT as usize;
+const MAX_TABLES: usize = POOL_TABLES_PER_COMPONENT as usize;
+/// Host memory per table element (a pointer), counted against the memory cap.
+const TABLE_ELEMENT_BYTES: usize = 8;
+/// Largest `wasi:random` request: the host builds the bytes outside the guest's memory cap
+/// (wasmtime's default is 64 MiB per call). JS's `getRandomValues` allows 64 KiB per call.
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// Host memory one `wasi:http` fields (headers) resource may hold. wasmtime's default is
+/// 128 KiB; times the resource cap that would be gigabytes per invocation.
+const MAX_FIELDS_BYTES: usize = 32 << 10;
 
 /// A secret value: never shown by `Debug`.
 #[derive(Clone)]
@@ -47,6 +65,8 @@ pub struct Grants {
     pub tenant_net: Option<Arc<TenantNet>>,
     pub config: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, Secret>,
+    /// Outbound requests of this hook in flight over all of its invocations.
+    pub connections: HookConnections,
 }
 
 /// Who is running, attached to every log line of the invocation.
@@ -83,17 +103,21 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> WasmResult<bool> {
-        if desired > self.memory_cap {
+        // Called with current = 0 when a memory is created, then on every growth: the sum of
+        // the increments is the size of all memories together (they never shrink). The cap is
+        // on that sum: a cap per memory let a component with 4 memories use 4 times its cap.
+        let total = self
+            .linear_memory
+            .saturating_add(desired.saturating_sub(current));
+        if desired > self.memory_cap || total > self.memory_cap {
             return Err(MemoryLimitExceeded {
                 cap: self.memory_cap,
-                desired,
+                desired: total.max(desired),
             }
             .into());
         }
         self.peak_memory = self.peak_memory.max(desired);
-        // Called with current = 0 when a memory is created, then on every growth: the sum of
-        // the increments is the size of all memories together (they never shrink).
-        self.linear_memory += desired.saturating_sub(current);
+        self.linear_memory = total;
         Ok(true)
     }
 
@@ -119,25 +143,103 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// The store's limiter: one cap over every linear memory and table of the instance together.
+pub struct InstanceLimiter {
+    pub memory: Limiter,
+    /// All tables of the store together, in bytes of host memory.
+    pub table_bytes: usize,
+}
+
+impl InstanceLimiter {
+    fn over(&self, more: usize) -> Option<MemoryLimitExceeded> {
+        let total = self
+            .memory
+            .linear_memory
+            .saturating_add(self.table_bytes)
+            .saturating_add(more);
+        (total > self.memory.memory_cap).then_some(MemoryLimitExceeded {
+            cap: self.memory.memory_cap,
+            desired: total,
+        })
+    }
+}
+
+impl ResourceLimiter for InstanceLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> WasmResult<bool> {
+        if let Some(over) = self.over(desired.saturating_sub(current)) {
+            return Err(over.into());
+        }
+        self.memory.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> WasmResult<bool> {
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let more = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        if let Some(over) = self.over(more) {
+            return Err(over.into());
+        }
+        self.table_bytes += more;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+}
+
+/// What one invocation may still write to the log through `host.log`.
+struct LogBudget {
+    lines_left: u32,
+    bytes_left: usize,
+    dropped_lines: u32,
+    dropped_bytes: usize,
+}
+
 pub struct HookState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     pub policy: OutboundPolicy,
-    pub limiter: Limiter,
+    pub limiter: InstanceLimiter,
     pub stdout: CappedPipe,
     pub stderr: CappedPipe,
     grants: Arc<Grants>,
     pub log: Option<LogContext>,
-    log_lines: u32,
-    pub log_dropped: u32,
+    log_budget: LogBudget,
 }
 
 impl HookState {
     /// A fresh state granting nothing beyond `grants`: no preopens, no environment, no
     /// arguments, closed stdin, no socket (every address refused), no name lookups;
     /// stdout/stderr captured.
-    pub fn new(grants: Arc<Grants>, memory_cap: usize, log: Option<LogContext>) -> Self {
+    pub fn new(
+        grants: Arc<Grants>,
+        memory_cap: usize,
+        log: Option<LogContext>,
+        caps: &SandboxCaps,
+    ) -> Self {
         let stdout = CappedPipe::new();
         let stderr = CappedPipe::new();
         // wasi:sockets is linked (CPython imports it) but must stay inert: a raw connection
@@ -150,26 +252,49 @@ impl HookState {
             .allow_udp(false)
             .socket_addr_check(refuse_every_address)
             .allow_ip_name_lookup(false)
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
+        // Every handle a guest holds (pollables, streams, HTTP fields and requests) is host
+        // memory outside its memory cap: bound how many it may hold at once.
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(caps.resources);
+        let policy = OutboundPolicy::new(
+            Arc::clone(&grants.allowed_hosts),
+            grants.tenant_net.clone(),
+            OutboundCaps {
+                requests: caps.outbound_requests,
+                concurrent: caps.outbound_concurrent,
+                response_bytes: caps.outbound_response_bytes,
+                hook: grants
+                    .connections
+                    .semaphore(caps.outbound_concurrent_per_hook),
+            },
+        );
         Self {
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            policy: OutboundPolicy::new(
-                Arc::clone(&grants.allowed_hosts),
-                grants.tenant_net.clone(),
-            ),
-            limiter: Limiter {
-                memory_cap,
-                peak_memory: 0,
-                linear_memory: 0,
+            http,
+            table,
+            policy,
+            limiter: InstanceLimiter {
+                memory: Limiter {
+                    memory_cap,
+                    peak_memory: 0,
+                    linear_memory: 0,
+                },
+                table_bytes: 0,
             },
             stdout,
             stderr,
             grants,
             log,
-            log_lines: 0,
-            log_dropped: 0,
+            log_budget: LogBudget {
+                lines_left: caps.log_lines,
+                bytes_left: caps.log_bytes,
+                dropped_lines: 0,
+                dropped_bytes: 0,
+            },
         }
     }
 }
@@ -201,9 +326,20 @@ impl WasiHttpView for HookState {
     }
 }
 
-fn cut(mut s: String) -> String {
-    if s.len() > MAX_LOG_BYTES {
-        let mut end = MAX_LOG_BYTES;
+impl HookState {
+    /// `host.log` lines and bytes dropped past the invocation's budget.
+    pub fn log_dropped(&self) -> (u32, usize) {
+        (self.log_budget.dropped_lines, self.log_budget.dropped_bytes)
+    }
+}
+
+fn cut(s: String) -> String {
+    cut_to(s, MAX_LOG_BYTES)
+}
+
+fn cut_to(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
         while !s.is_char_boundary(end) {
             end -= 1;
         }
@@ -217,22 +353,38 @@ impl hookauth::hooks::types::Host for HookState {}
 
 impl hookauth::hooks::host::Host for HookState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        if self.log_lines >= MAX_LOG_LINES {
-            self.log_dropped += 1;
+        let budget = &mut self.log_budget;
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if budget.lines_left == 0 {
+            budget.dropped_lines += 1;
+            budget.dropped_bytes = budget.dropped_bytes.saturating_add(size);
             return;
         }
-        self.log_lines += 1;
-        let message = cut(message);
+        budget.lines_left -= 1;
+        // A guest's text never reaches the log raw: control characters (a `\n` would forge a
+        // second log line, ANSI escapes would repaint the operator's terminal) are escaped.
+        let message = escape_controls(&cut(message)).into_owned();
         let fields: Vec<(String, String)> = fields
             .into_iter()
-            .take(32)
-            .map(|(k, v)| (cut(k), cut(v)))
+            .take(MAX_LOG_FIELDS)
+            .map(|(k, v)| (cut_to(k, MAX_LOG_KEY_BYTES), cut(v)))
             .collect();
+        let kept = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if kept > budget.bytes_left {
+            budget.bytes_left = 0;
+            budget.lines_left = 0;
+            budget.dropped_lines += 1;
+            budget.dropped_bytes = budget.dropped_bytes.saturating_add(size);
+            return;
+        }
+        budget.bytes_left -= kept;
+        budget.dropped_bytes = budget.dropped_bytes.saturating_add(size - kept.min(size));
         let ctx = self.log.as_ref();
         let hook = ctx.map_or("", |c| &c.hook);
         let tenant = ctx.map_or("", |c| c.tenant.as_str());
         let event_id = ctx.map_or("", |c| c.event_id.as_str());
         let event = ctx.map_or("", |c| c.event);
+        // The guest's fields stay one structured field; `?` (Debug) quotes and escapes them.
         macro_rules! emit {
             ($lvl:expr) => {
                 tracing::event!(target: "hookauth::hook", $lvl, hook, tenant, event, event_id,

@@ -14,6 +14,62 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// printing in a loop would grow host memory until its fuel ran out.
 pub const STDIO_CAP: usize = 16 * 1024;
 
+/// Log records made of one stream's lines per invocation; later lines are counted, not logged.
+/// Without it 16 KiB of one-character lines became ~16,000 log records per invocation.
+pub const STDIO_LINES: usize = 1000;
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}'
+            | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// `s` with every control character escaped (C0 including `\n`, `\r`, `\t` and ESC, DEL, C1),
+/// and the Unicode line separators and bidirectional overrides too: a guest's text may then
+/// neither start a forged log line nor rewrite what the operator's terminal shows.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `s` escaped (see [`escape_controls`]) and cut to at most `max` bytes, with a marker naming
+/// how many bytes of `s` were cut; and that number.
+pub fn bounded_text(s: &str, max: usize) -> (String, usize) {
+    let mut out = String::with_capacity(s.len().min(max));
+    let mut piece = String::new();
+    let mut kept = 0;
+    for c in s.chars() {
+        piece.clear();
+        push_escaped(&mut piece, c);
+        if out.len() + piece.len() > max {
+            break;
+        }
+        out.push_str(&piece);
+        kept += c.len_utf8();
+    }
+    let cut = s.len() - kept;
+    if cut > 0 {
+        out.push_str(&format!("… [{cut} bytes cut]"));
+    }
+    (out, cut)
+}
+
 #[derive(Default)]
 struct Captured {
     bytes: BytesMut,
@@ -108,6 +164,26 @@ impl tokio::io::AsyncWrite for CappedPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain text é"), "plain text é");
+        assert_eq!(
+            escape_controls("a\nFAKE\r\tb\u{1b}[31mc\u{7f}\u{85}\u{202e}"),
+            "a\\nFAKE\\r\\tb\\u{1b}[31mc\\u{7f}\\u{85}\\u{202e}"
+        );
+        assert!(!escape_controls("x\ny").contains('\n'));
+    }
+
+    #[test]
+    fn bounded_text_cuts_with_a_marker() {
+        assert_eq!(bounded_text("short", 10), ("short".to_owned(), 0));
+        let (text, cut) = bounded_text(&"é".repeat(100), 11);
+        assert_eq!(cut, 200 - 10);
+        assert_eq!(text, format!("{}… [190 bytes cut]", "é".repeat(5)));
+        let (text, cut) = bounded_text("a\nb", 3);
+        assert_eq!((text.as_str(), cut), ("a\\n… [1 bytes cut]", 1));
+    }
 
     #[test]
     fn drops_and_counts_bytes_past_the_cap() {
