@@ -74,8 +74,17 @@ async fn verified_users_get_no_token(backend: Backend) {
         .request(Method::POST, "/verify-email/request", Some(&access), None)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    // Anything committed is delivered within milliseconds; give it ample time to show up.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Settled: every committed event has been delivered, so no second email can still come.
+    app.settle().await;
+    assert_eq!(
+        app.stored_events()
+            .await
+            .iter()
+            .filter(|(kind, _)| *kind == EventKind::SendVerificationEmail)
+            .count(),
+        1,
+        "no second verification event was committed"
+    );
     assert_eq!(app.recorder.count_of(EventKind::SendVerificationEmail), 1);
 }
 

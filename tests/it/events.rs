@@ -134,9 +134,13 @@ async fn failed_requests_emit_nothing(backend: Backend) {
     .await;
     app.post("/refresh", json!({"refresh_token": "garbage"}))
         .await;
-    let stored = app.stored_events().await;
-    assert_eq!(stored.len(), 1);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Settled: nothing is left to deliver, so what the handler saw is all it will see.
+    let deliveries = app.settle().await;
+    assert_eq!(
+        app.stored_events().await,
+        [(EventKind::AfterRegister, "delivered".to_owned())]
+    );
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_eq!(app.recorder.kinds(), [EventKind::AfterRegister]);
 }
 
@@ -173,7 +177,13 @@ async fn an_event_survives_a_restart_between_commit_and_delivery(backend: Backen
         EventPayload::AfterRegister { user } => assert_eq!(user.email, "durable@example.com"),
         other => panic!("{other:?}"),
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // One delivery, settled after one attempt: nothing left that could deliver it again.
+    let deliveries = second.settle().await;
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(
+        (deliveries[0].status.as_str(), deliveries[0].attempts),
+        ("delivered", 1)
+    );
     assert_eq!(second.recorder.count(), 1, "delivered exactly once");
     let stored = second.stored_events().await;
     assert_eq!(stored, [(EventKind::AfterRegister, "delivered".to_owned())]);

@@ -48,20 +48,23 @@ async fn lockout_expires(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("lock2@example.com").await;
     for _ in 0..5 {
-        app.post(
-            "/login",
-            json!({"email": "lock2@example.com", "password": "wrong-password"}),
-        )
-        .await;
+        let (status, body) = app
+            .post(
+                "/login",
+                json!({"email": "lock2@example.com", "password": "wrong-password"}),
+            )
+            .await;
+        assert_unauthorized(status, &body);
     }
+    // Locked now: the right password is refused. Without this the test would pass with the
+    // lockout switched off.
+    let right = json!({"email": "lock2@example.com", "password": PASSWORD});
+    let (status, body) = app.post("/login", right.clone()).await;
+    assert_unauthorized(status, &body);
+    // Past the lockout (15 minutes by default) the right password works again.
     app.shift_clock(16 * 60 * 1000);
-    let (status, _) = app
-        .post(
-            "/login",
-            json!({"email": "lock2@example.com", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.post("/login", right).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn rate_limits_answer_429_with_headers(backend: Backend) {
