@@ -65,8 +65,10 @@ async fn verified_users_get_no_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let access = app.access_token("ver2@example.com").await;
     let token = request_verification(&app, &access).await;
-    app.post("/verify-email/confirm", json!({"token": token}))
+    let (status, body) = app
+        .post("/verify-email/confirm", json!({"token": token}))
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.recorder
         .wait_for_kind(EventKind::AfterEmailVerify, 1)
         .await;
@@ -149,7 +151,10 @@ async fn password_reset_sets_a_new_password_and_ends_sessions(backend: Backend) 
 
 async fn reset_request_answers_the_same_for_unknown_emails(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("known@example.com").await;
+    assert_eq!(
+        app.register("known@example.com").await,
+        StatusCode::ACCEPTED
+    );
     let known = app
         .post(
             "/password-reset/request",
@@ -171,7 +176,7 @@ async fn reset_request_answers_the_same_for_unknown_emails(backend: Backend) {
 
 async fn reset_links_die_when_the_password_changes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("die@example.com").await;
+    assert_eq!(app.register("die@example.com").await, StatusCode::ACCEPTED);
     let older = request_reset(&app, "die@example.com").await;
     let newer = request_reset(&app, "die@example.com").await;
     let (status, _) = app
@@ -192,7 +197,7 @@ async fn reset_links_die_when_the_password_changes(backend: Backend) {
 
 async fn reset_policy_failure_keeps_the_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("keep@example.com").await;
+    assert_eq!(app.register("keep@example.com").await, StatusCode::ACCEPTED);
     let token = request_reset(&app, "keep@example.com").await;
     let (status, body) = app
         .post(

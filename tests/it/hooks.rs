@@ -224,7 +224,10 @@ async fn an_invalid_hook_stops_the_start_unless_lenient(backend: Backend) {
 
 async fn a_recorded_event_replays_against_a_new_build_without_redelivery(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("replay@example.com").await;
+    assert_eq!(
+        app.register("replay@example.com").await,
+        StatusCode::ACCEPTED
+    );
     let event = app
         .recorder
         .wait_for_kind(EventKind::AfterRegister, 1)

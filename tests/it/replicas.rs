@@ -47,9 +47,10 @@ async fn replicas_agree_on_revocations_at_once() {
 
     // Reuse detected on one replica revokes the family for the other.
     let login = b.login("rep@example.com").await;
-    let (_, rotated) = a
+    let (status, rotated) = a
         .post("/refresh", json!({"refresh_token": login["refresh_token"]}))
         .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
     let (status, _) = b
         .post("/refresh", json!({"refresh_token": login["refresh_token"]}))
         .await;
@@ -60,14 +61,18 @@ async fn replicas_agree_on_revocations_at_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Lockout counts failures from every replica.
-    a.register("lockrep@example.com").await;
+    assert_eq!(
+        a.register("lockrep@example.com").await,
+        StatusCode::ACCEPTED
+    );
     for replica in [&a, &b, &a, &b, &a] {
-        replica
+        let (status, body) = replica
             .post(
                 "/login",
                 json!({"email": "lockrep@example.com", "password": "wrong-password"}),
             )
             .await;
+        assert_unauthorized(status, &body);
     }
     let (status, _) = b
         .post(

@@ -23,7 +23,7 @@ on_both_backends!(
 
 async fn lockout_refuses_even_the_right_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("lock@example.com").await;
+    assert_eq!(app.register("lock@example.com").await, StatusCode::ACCEPTED);
     for _ in 0..5 {
         let (status, _) = app
             .post(
@@ -46,7 +46,10 @@ async fn lockout_refuses_even_the_right_password(backend: Backend) {
 
 async fn lockout_expires(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("lock2@example.com").await;
+    assert_eq!(
+        app.register("lock2@example.com").await,
+        StatusCode::ACCEPTED
+    );
     for _ in 0..5 {
         let (status, body) = app
             .post(
@@ -225,7 +228,7 @@ async fn unknown_routes_and_methods_get_json_errors(backend: Backend) {
 async fn passwords_are_argon2id_and_outdated_hashes_are_upgraded(backend: Backend) {
     // The first server hashes with other parameters than the second.
     let first = TestApp::spawn(backend.clone()).await;
-    first.register("up@example.com").await;
+    assert_eq!(first.register("up@example.com").await, StatusCode::ACCEPTED);
     let database = first.database();
     first.stop().await;
     let options = Options {
