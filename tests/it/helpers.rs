@@ -115,7 +115,7 @@ pub fn record_skip(why: &str) {
             .append(true)
             .open(&path)
             .expect("the skip log is writable");
-        file.write_all(format!("{test}: {why}\n").as_bytes())
+        file.write_all(format!("{why}\t{test}\n").as_bytes())
             .expect("the skip log is writable");
     }
 }
