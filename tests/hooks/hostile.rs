@@ -65,6 +65,14 @@ async fn each_misbehaviour_is_caught_and_classified_and_the_next_hook_still_runs
         for (hook, want) in host.hooks().iter().zip(&expected) {
             let failure = hook.invoke(&event).await.expect_err(hook.name());
             assert_eq!(&failure.kind, want, "{}", hook.name());
+            if *want == FailureKind::Timeout {
+                // The host call that never returns is cut at its 200 ms deadline, not before.
+                // (How soon after it, on a busy machine, is for benches/hook_invoke.rs.)
+                assert!(
+                    failure.usage.duration >= Duration::from_millis(200),
+                    "{failure:?}"
+                );
+            }
             assert_eq!(failure.hook, hook.name());
             assert_eq!(failure.event_id, event.id);
         }
@@ -93,21 +101,6 @@ async fn the_memory_cap_stops_a_bomb_at_the_configured_size() {
         failure.usage.peak_memory > 3 << 20,
         "{}",
         failure.usage.peak_memory
-    );
-}
-
-#[tokio::test]
-async fn a_host_call_that_never_returns_is_cut_at_the_deadline() {
-    let dir = hostile_dir();
-    let host = HookHost::load(&dir.settings()).await.unwrap();
-    let sleeper = &host.hooks()[5];
-    let failure = sleeper.invoke(&after_register()).await.unwrap_err();
-    // Cut by its 200 ms deadline, not by anything else, and not before it. How soon after
-    // the deadline the cut lands on a busy machine is measured by benches/hook_invoke.rs.
-    assert_eq!(failure.kind, FailureKind::Timeout, "{failure:?}");
-    assert!(
-        failure.usage.duration >= Duration::from_millis(200),
-        "{failure:?}"
     );
 }
 

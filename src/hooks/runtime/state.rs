@@ -312,14 +312,12 @@ mod tests {
         for family in [IpAddressFamily::Ipv4, IpAddressFamily::Ipv6] {
             let tcp = sockets
                 .create_tcp_socket(family)
-                .err()
-                .expect("no TCP socket");
+                .expect_err("no TCP socket");
             assert_eq!(tcp.downcast().unwrap(), ErrorCode::AccessDenied);
             let udp = sockets
                 .create_udp_socket(family)
                 .await
-                .err()
-                .expect("no UDP socket");
+                .expect_err("no UDP socket");
             assert_eq!(udp.downcast().unwrap(), ErrorCode::AccessDenied);
         }
     }
