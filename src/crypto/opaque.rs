@@ -46,5 +46,36 @@ mod tests {
         assert_eq!(a.token.len(), 43);
         assert_eq!(hash_token(&a.token), a.digest);
         assert_eq!(a.digest.len(), 64);
+        assert!(
+            a.token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "base64url without padding: {}",
+            a.token
+        );
+    }
+
+    /// Known answers computed independently of this code, in Python 3:
+    /// `hashlib.sha256(token.encode()).hexdigest()`, the last token being
+    /// `base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=")` (the shape `generate` makes).
+    /// The first two are also the FIPS 180-2 / NIST example digests of "" and "abc".
+    #[test]
+    fn digests_are_lowercase_hex_sha256_of_the_token_text() {
+        for (token, digest) in [
+            (
+                "",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+            (
+                "abc",
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+            (
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+                "ea866a757e4c38babfa8127cbe9a409d3e1f93a00ff1488ff735fcf917afffd0",
+            ),
+        ] {
+            assert_eq!(hash_token(token), digest, "{token:?}");
+        }
     }
 }

@@ -28,6 +28,10 @@ impl HookDir {
         self
     }
 
+    #[allow(
+        dead_code,
+        reason = "tests/guests writes no files besides hooks and hooks.toml"
+    )]
     pub fn file(self, name: &str, bytes: &[u8]) -> Self {
         std::fs::write(self.dir.path().join(name), bytes).unwrap();
         self
@@ -89,10 +93,18 @@ pub fn after_login() -> Event {
     event(EventPayload::AfterLogin { user: user() })
 }
 
+#[allow(
+    dead_code,
+    reason = "for tests/guests; tests/hooks does not send this event"
+)]
 pub fn after_logout() -> Event {
     event(EventPayload::AfterLogout { user_id: user().id })
 }
 
+#[allow(
+    dead_code,
+    reason = "for tests/guests; tests/hooks does not send this event"
+)]
 pub fn after_oauth_login(provider: &str, is_new_user: bool) -> Event {
     event(EventPayload::AfterOauthLogin {
         user: user(),
@@ -108,6 +120,10 @@ pub fn send_verification_email(token: &str) -> Event {
     })
 }
 
+#[allow(
+    dead_code,
+    reason = "for tests/guests; tests/hooks does not send this event"
+)]
 pub fn send_password_reset_email(token: &str) -> Event {
     event(EventPayload::SendPasswordResetEmail {
         email: "ada@example.com".into(),
@@ -145,11 +161,13 @@ impl Logs {
         (logs, guard)
     }
 
+    #[allow(dead_code, reason = "tests/guests reads guest output by event")]
     pub fn all(&self) -> Vec<Logged> {
         self.0.lock().unwrap().clone()
     }
 
     /// What guests wrote (through host.log or stdio), in order, of lines with `field == value`.
+    #[allow(dead_code, reason = "tests/guests reads guest output by event")]
     pub fn messages_where(&self, field: &str, value: &str) -> Vec<String> {
         self.all()
             .into_iter()
@@ -160,6 +178,7 @@ impl Logs {
     }
 
     /// Everything the guests wrote (through host.log or stdio), for failure messages.
+    #[allow(dead_code, reason = "tests/hooks asserts on single lines instead")]
     pub fn guest_output(&self) -> String {
         self.0
             .lock()
@@ -171,6 +190,7 @@ impl Logs {
     }
 
     /// What guests wrote through host.log (or stdio) for one event, in order.
+    #[allow(dead_code, reason = "tests/hooks asserts on single lines instead")]
     pub fn of_event(&self, event_id: &str) -> Vec<Logged> {
         self.0
             .lock()

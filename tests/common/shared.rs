@@ -1,5 +1,7 @@
-//! Test helpers shared by the hook-host suite (`tests/hooks`) and the server suite (`tests/it`):
-//! guests built from guest-examples/ once per run, WAT fixtures, and a local HTTP "email API".
+//! Test helpers shared by the hook-host suite (`tests/hooks`), the server suite (`tests/it`), the
+//! language suite (`tests/guests`) and the benches: Rust guests built from guest-examples/ once
+//! per run, WAT fixtures, and a local HTTP "email API". Items one of them does not use carry a
+//! targeted `allow(dead_code)` saying which.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,12 +12,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A WAT fixture from tests/fixtures/hooks, as a binary component.
+#[allow(
+    dead_code,
+    reason = "tests/guests builds its guests with their own toolchains"
+)]
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(CRATE_DIR).join(format!("tests/fixtures/hooks/{name}.wat"));
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A Rust guest from guest-examples/rust, built (release, wasm32-wasip2) once per test run.
+/// A missing wasm32-wasip2 target fails the test (.ci/run and
+/// scripts/install-guest-toolchains install it); nothing is skipped.
+#[allow(
+    dead_code,
+    reason = "tests/guests builds its guests with their own toolchains"
+)]
 pub fn guest(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
@@ -57,7 +69,7 @@ pub struct Sink {
 }
 
 /// How long `/slow` takes to answer: a slow but working email API.
-#[allow(dead_code)] // tests/hooks does not use the slow route
+#[allow(dead_code, reason = "tests/hooks does not use the slow route")]
 pub const SLOW_SINK_MS: u64 = 1_500;
 
 impl Sink {
@@ -117,7 +129,7 @@ impl Sink {
 
     /// TCP connections accepted, whatever came over them: proves that nothing reached the
     /// port, not just that no well-formed request did.
-    #[allow(dead_code)] // tests/it does not count connections
+    #[allow(dead_code, reason = "tests/it does not count connections")]
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }

@@ -15,7 +15,7 @@ use crate::support::{
 pub struct Built {
     pub bytes: Vec<u8>,
     /// Wall time of the build command (read by benches/guest_languages.rs).
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "read by benches/guest_languages.rs only")]
     pub took: Duration,
 }
 

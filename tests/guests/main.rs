@@ -8,12 +8,11 @@
 //! A missing toolchain fails the test: run scripts/install-guest-toolchains.
 
 mod build;
-// Shared with tests/hooks and tests/it; this suite uses the sink, not the Rust/WAT builders.
-#[allow(dead_code)]
 #[path = "../common/hook_support.rs"]
 mod hook_support;
+#[path = "../common/process.rs"]
+mod process;
 mod server;
-#[allow(dead_code)]
 #[path = "../common/shared.rs"]
 mod shared;
 mod support;

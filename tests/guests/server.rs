@@ -2,34 +2,19 @@
 //! way an operator runs it: `hookauth serve --hooks DIR`. Tests talk to it over loopback HTTP
 //! and read its log (stderr) for what the hooks wrote.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-pub const PASSWORD: &str = "correct-horse-battery";
-const SECRET: &str = "test-secret-key-0123456789abcdef0123456789";
-
-/// `hookauth` with the test's secret key and cheap password hashing, run in `dir`.
-pub fn hookauth(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookauth"));
-    cmd.current_dir(dir)
-        .env("HOOKAUTH_SECRET_KEY", SECRET)
-        .env("HOOKAUTH_PASSWORD__ARGON2_MEMORY_KIB", "1024")
-        .env("HOOKAUTH_PASSWORD__ARGON2_ITERATIONS", "1")
-        .env("HOOKAUTH_LOG", "info");
-    cmd
-}
+use crate::process::Process;
+pub use crate::process::{PASSWORD, hookauth};
 
 pub struct Server {
-    child: Child,
+    process: Process,
     base: String,
-    log: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Server {
@@ -38,72 +23,70 @@ impl Server {
     /// engines). `env` adds variables, e.g. the secrets hooks.toml names.
     pub fn start(hooks: &Path, env: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let mut child = hookauth(data.path())
-            .args(["serve", "--bind", "127.0.0.1:0", "--hooks"])
+        let mut cmd = hookauth(data.path());
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--hooks"])
             .arg(hooks)
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the hookauth binary runs");
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (address_tx, address_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = address_tx.send(rest.split_whitespace().next().unwrap().to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = match address_rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "the server did not start:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-        };
+            .stdout(std::process::Stdio::null());
+        let process = Process::spawn(cmd);
         Self {
-            child,
-            base: format!("http://{addr}/api/v1/auth"),
-            log,
+            base: format!("http://{}/api/v1/auth", process.addr),
+            process,
             http: reqwest::Client::new(),
-            _data: data,
+            data,
+        }
+    }
+
+    /// Waits until the server's outbox is settled (every event fanned out and finished, every
+    /// delivery `delivered` or `failed`) and returns its deliveries, oldest first, read from
+    /// its SQLite file: the recorded outcome of every hook on every event.
+    pub async fn settled_deliveries(&self) -> Vec<hookauth::store::DeliveryState> {
+        use hookauth::domain::TenantId;
+        use hookauth::store::{DatabaseUrl, Store, StoreSettings};
+        let store = Store::connect(&StoreSettings {
+            url: DatabaseUrl::new(format!(
+                "sqlite://{}",
+                self.data.path().join("hookauth.db").display()
+            )),
+            max_connections: 2,
+            sqlite_synchronous: "normal".into(),
+            profile_schema: Default::default(),
+        })
+        .await
+        .expect("the server's database opens");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let events = store
+                .events_of_tenant(&TenantId::default_tenant())
+                .await
+                .unwrap();
+            let deliveries = store.delivery_states(None).await.unwrap();
+            if events.iter().all(|(_, status)| status != "pending")
+                && deliveries.iter().all(|d| d.status != "pending")
+            {
+                store.close().await;
+                return deliveries;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the outbox never settled: {events:?} {deliveries:?}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.process.log()
     }
 
     /// Waits (up to 60 s: delivery is asynchronous and retried) for a log line containing
     /// every one of `needles`, and returns it.
     pub async fn wait_for_line(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|line| needles.iter().all(|n| line.contains(n)))
-                .cloned();
-            if let Some(line) = found {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needles:?}; the server logged:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.process
+            .wait_for_line(needles, Duration::from_secs(60))
+            .await
     }
 
     pub async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
@@ -154,12 +137,5 @@ impl Server {
             .await;
         assert_eq!(status, 200, "{tokens}");
         tokens["access_token"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -1,7 +1,6 @@
 //! The Wasm hook host, end to end: real components (hostile WAT fixtures and the Rust guests in
 //! guest-examples/, built once per run) loaded through `HookHost`.
 
-#[allow(dead_code)]
 #[path = "../common/hook_support.rs"]
 mod hook_support;
 #[path = "../common/shared.rs"]

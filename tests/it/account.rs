@@ -117,7 +117,7 @@ async fn register_rejects_bad_bodies_with_every_problem(backend: Backend) {
 
 async fn register_checks_password_policy_before_duplicates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("p@example.com").await;
+    assert_eq!(app.register("p@example.com").await, StatusCode::ACCEPTED);
     let (status, body) = app
         .post(
             "/register",
@@ -173,7 +173,7 @@ async fn login_issues_tokens_and_user(backend: Backend) {
 
 async fn login_failures_all_look_the_same(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("d@example.com").await;
+    assert_eq!(app.register("d@example.com").await, StatusCode::ACCEPTED);
     let wrong = app
         .post(
             "/login",
@@ -209,7 +209,10 @@ async fn login_failures_all_look_the_same(backend: Backend) {
 
 async fn login_normalises_the_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("Mixed@Example.COM").await;
+    assert_eq!(
+        app.register("Mixed@Example.COM").await,
+        StatusCode::ACCEPTED
+    );
     let (status, body) = app
         .post(
             "/login",

@@ -61,9 +61,10 @@ async fn superusers_manage_roles_that_reach_me_and_tokens(backend: Backend) {
     assert_eq!(app.get("/me", access).await.1["roles"], json!(["editor"]));
 
     // The next access token carries the role.
-    let (_, pair) = app
+    let (got, pair) = app
         .post("/refresh", json!({"refresh_token": user["refresh_token"]}))
         .await;
+    assert_eq!(got, StatusCode::OK, "{pair}");
     let claims = pair["access_token"]
         .as_str()
         .unwrap()

@@ -2,26 +2,23 @@
 //! --server`, `hooks deploy|list|rm`): the real binary as client, the real binary as server,
 //! a real component built from guest-examples, HTTP over loopback.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::binary::hookauth;
 use crate::helpers::{PASSWORD, send};
+use crate::process::{Process, hookauth};
 use crate::shared::guest;
 
 const OPERATOR_TOKEN: &str = "operator-token-0123456789abcdef0123456789";
 
 /// The server binary on a fresh SQLite file, its stderr collected line by line.
 struct Server {
-    child: Child,
+    process: Process,
     url: String,
-    log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -54,61 +51,22 @@ impl Server {
 
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = hookauth(dir.path())
-            .env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR_TOKEN)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("server printed its address").unwrap();
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let mut cmd = hookauth(dir.path());
+        cmd.env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .args(["serve", "--bind", "127.0.0.1:0"]);
+        let process = Process::spawn(cmd);
         Self {
-            child,
-            url: format!("http://{addr}"),
-            log,
+            url: format!("http://{}", process.addr),
+            process,
             _dir: dir,
         }
     }
 
     /// Waits until a log line contains every one of `parts`.
-    fn wait_for_log(&self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(line) = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {parts:?}:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    async fn wait_for_log(&self, parts: &[&str]) -> String {
+        self.process
+            .wait_for_line(parts, Duration::from_secs(30))
+            .await
     }
 }
 
@@ -238,7 +196,9 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    server.wait_for_log(&["audit: after_register", "acme"]);
+    server
+        .wait_for_log(&["audit: after_register", "acme"])
+        .await;
 
     // A file that is not a component is refused with the server's 422 and code; the hook
     // already deployed stays.

@@ -311,7 +311,10 @@ async fn a_failing_hooks_retries_hold_no_lane_and_open_its_circuit_until_a_probe
     let app = TestApp::spawn_with(backend, options).await;
     const USERS: usize = 12;
     for i in 0..USERS {
-        app.register(&format!("f{i}@example.com")).await;
+        assert_eq!(
+            app.register(&format!("f{i}@example.com")).await,
+            StatusCode::ACCEPTED
+        );
     }
     app.recorder.wait_for(USERS).await;
     wait_until("the circuit to open", Duration::from_secs(10), || async {
@@ -419,7 +422,10 @@ async fn a_sleeping_wasm_hook_does_not_hold_back_a_real_guest_calling_an_endpoin
     let app = TestApp::spawn_with(backend, options).await;
     const USERS: usize = 8;
     for i in 0..USERS {
-        app.register(&format!("w{i}@example.com")).await;
+        assert_eq!(
+            app.register(&format!("w{i}@example.com")).await,
+            StatusCode::ACCEPTED
+        );
     }
     wait_until("every welcome email", Duration::from_secs(10), || async {
         sink.received().len() >= USERS

@@ -65,8 +65,10 @@ async fn verified_users_get_no_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let access = app.access_token("ver2@example.com").await;
     let token = request_verification(&app, &access).await;
-    app.post("/verify-email/confirm", json!({"token": token}))
+    let (status, body) = app
+        .post("/verify-email/confirm", json!({"token": token}))
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.recorder
         .wait_for_kind(EventKind::AfterEmailVerify, 1)
         .await;
@@ -74,8 +76,17 @@ async fn verified_users_get_no_token(backend: Backend) {
         .request(Method::POST, "/verify-email/request", Some(&access), None)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    // Anything committed is delivered within milliseconds; give it ample time to show up.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Settled: every committed event has been delivered, so no second email can still come.
+    app.settle().await;
+    assert_eq!(
+        app.stored_events()
+            .await
+            .iter()
+            .filter(|(kind, _)| *kind == EventKind::SendVerificationEmail)
+            .count(),
+        1,
+        "no second verification event was committed"
+    );
     assert_eq!(app.recorder.count_of(EventKind::SendVerificationEmail), 1);
 }
 
@@ -140,7 +151,10 @@ async fn password_reset_sets_a_new_password_and_ends_sessions(backend: Backend) 
 
 async fn reset_request_answers_the_same_for_unknown_emails(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("known@example.com").await;
+    assert_eq!(
+        app.register("known@example.com").await,
+        StatusCode::ACCEPTED
+    );
     let known = app
         .post(
             "/password-reset/request",
@@ -162,7 +176,7 @@ async fn reset_request_answers_the_same_for_unknown_emails(backend: Backend) {
 
 async fn reset_links_die_when_the_password_changes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("die@example.com").await;
+    assert_eq!(app.register("die@example.com").await, StatusCode::ACCEPTED);
     let older = request_reset(&app, "die@example.com").await;
     let newer = request_reset(&app, "die@example.com").await;
     let (status, _) = app
@@ -183,7 +197,7 @@ async fn reset_links_die_when_the_password_changes(backend: Backend) {
 
 async fn reset_policy_failure_keeps_the_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("keep@example.com").await;
+    assert_eq!(app.register("keep@example.com").await, StatusCode::ACCEPTED);
     let token = request_reset(&app, "keep@example.com").await;
     let (status, body) = app
         .post(

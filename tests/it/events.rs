@@ -6,7 +6,7 @@ use hookauth::domain::{EventKind, EventPayload, TenantId};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, Options, PASSWORD, Recorder, TestApp};
+use crate::helpers::{Backend, Options, PASSWORD, Recorder, TestApp, assert_unauthorized};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -30,10 +30,12 @@ async fn a_whole_lifecycle_emits_the_documented_sequence(backend: Backend) {
     use EventKind::*;
     let app = TestApp::spawn(backend).await;
     let email = "life@example.com";
-    app.register(email).await;
+    assert_eq!(app.register(email).await, StatusCode::ACCEPTED);
     let access = app.access_token(email).await;
-    app.request(Method::POST, "/verify-email/request", Some(&access), None)
+    let (status, body) = app
+        .request(Method::POST, "/verify-email/request", Some(&access), None)
         .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let sent = app.recorder.wait_for(3).await;
     let verify = token(&sent[2].payload);
     assert_eq!(
@@ -52,8 +54,10 @@ async fn a_whole_lifecycle_emits_the_documented_sequence(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    app.post("/password-reset/request", json!({"email": email}))
+    let (status, body) = app
+        .post("/password-reset/request", json!({"email": email}))
         .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let sent = app.recorder.wait_for(7).await;
     let reset = token(&sent[6].payload);
     let (status, _) = app
@@ -114,29 +118,51 @@ async fn a_whole_lifecycle_emits_the_documented_sequence(backend: Backend) {
 
 async fn failed_requests_emit_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("quiet@example.com").await;
+    assert_eq!(
+        app.register("quiet@example.com").await,
+        StatusCode::ACCEPTED
+    );
     app.recorder.wait_for(1).await;
-    app.register("quiet@example.com").await; // duplicate
-    app.post(
-        "/login",
-        json!({"email": "quiet@example.com", "password": "wrong-password"}),
-    )
-    .await;
-    app.post(
-        "/login",
-        json!({"email": "x@example.com", "password": PASSWORD}),
-    )
-    .await;
-    app.post(
-        "/password-reset/request",
-        json!({"email": "nobody@example.com"}),
-    )
-    .await;
-    app.post("/refresh", json!({"refresh_token": "garbage"}))
+    // Each request below is refused (or, for an unknown address, answered as if sent):
+    // checked, so the test is about requests that really failed.
+    // A taken address gets the same answer as a new one (no enumeration), and no event.
+    assert_eq!(
+        app.register("quiet@example.com").await,
+        StatusCode::ACCEPTED,
+        "duplicate"
+    );
+    let (status, body) = app
+        .post(
+            "/login",
+            json!({"email": "quiet@example.com", "password": "wrong-password"}),
+        )
         .await;
-    let stored = app.stored_events().await;
-    assert_eq!(stored.len(), 1);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_unauthorized(status, &body);
+    let (status, body) = app
+        .post(
+            "/login",
+            json!({"email": "x@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_unauthorized(status, &body);
+    let (status, body) = app
+        .post(
+            "/password-reset/request",
+            json!({"email": "nobody@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = app
+        .post("/refresh", json!({"refresh_token": "garbage"}))
+        .await;
+    assert_unauthorized(status, &body);
+    // Settled: nothing is left to deliver, so what the handler saw is all it will see.
+    let deliveries = app.settle().await;
+    assert_eq!(
+        app.stored_events().await,
+        [(EventKind::AfterRegister, "delivered".to_owned())]
+    );
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_eq!(app.recorder.kinds(), [EventKind::AfterRegister]);
 }
 
@@ -149,7 +175,10 @@ async fn an_event_survives_a_restart_between_commit_and_delivery(backend: Backen
         },
     )
     .await;
-    first.register("durable@example.com").await;
+    assert_eq!(
+        first.register("durable@example.com").await,
+        StatusCode::ACCEPTED
+    );
     let database = first.database();
     let stored = first.stored_events().await;
     assert_eq!(stored, [(EventKind::AfterRegister, "pending".to_owned())]);
@@ -173,7 +202,13 @@ async fn an_event_survives_a_restart_between_commit_and_delivery(backend: Backen
         EventPayload::AfterRegister { user } => assert_eq!(user.email, "durable@example.com"),
         other => panic!("{other:?}"),
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // One delivery, settled after one attempt: nothing left that could deliver it again.
+    let deliveries = second.settle().await;
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(
+        (deliveries[0].status.as_str(), deliveries[0].attempts),
+        ("delivered", 1)
+    );
     assert_eq!(second.recorder.count(), 1, "delivered exactly once");
     let stored = second.stored_events().await;
     assert_eq!(stored, [(EventKind::AfterRegister, "delivered".to_owned())]);
@@ -182,8 +217,10 @@ async fn an_event_survives_a_restart_between_commit_and_delivery(backend: Backen
 async fn secrets_do_not_outlive_delivery(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let access = app.access_token("secret@example.com").await;
-    app.request(Method::POST, "/verify-email/request", Some(&access), None)
+    let (status, body) = app
+        .request(Method::POST, "/verify-email/request", Some(&access), None)
         .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let events = app.recorder.wait_for(3).await;
     let event = &events[2];
     assert!(
@@ -221,7 +258,10 @@ async fn failing_handlers_are_retried_then_recorded_and_replayable(backend: Back
     }
     .env("HOOKAUTH_DELIVERY__MAX_ATTEMPTS", "3");
     let app = TestApp::spawn_with(backend, options).await;
-    app.register("retry@example.com").await;
+    assert_eq!(
+        app.register("retry@example.com").await,
+        StatusCode::ACCEPTED
+    );
     // The recorder (registered last) runs on the first attempt; flaky succeeds on its retry.
     flaky.wait_for(1).await;
     let id = flaky.events.lock().unwrap()[0].id.clone();

@@ -8,13 +8,13 @@ use hookauth::config::{Config, Overrides};
 use hookauth::domain::{Event, EventKind, TenantId};
 use hookauth::events::{EventHandler, HandlerError, HandlerRegistry};
 use hookauth::flows::{Clock, Flows};
+use hookauth::store::DeliveryState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-pub const PASSWORD: &str = "correct-horse-battery";
-pub const SECRET: &str = "test-secret-key-0123456789abcdef0123456789";
+pub use crate::process::{PASSWORD, SECRET};
 
 /// Runs each listed `async fn name(backend: Backend)` once per backend.
 #[macro_export]
@@ -32,9 +32,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    match $crate::helpers::Backend::postgres() {
-                        Some(backend) => super::$name(backend).await,
-                        None => eprintln!("skipped: HOOKAUTH_TEST_POSTGRES_URL is not set"),
+                    // None only under the explicit opt-out, which records the skip.
+                    if let Some(backend) = $crate::helpers::Backend::postgres() {
+                        super::$name(backend).await
                     }
                 }
             )*
@@ -50,11 +50,26 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The PostgreSQL server of this run (`HOOKAUTH_TEST_POSTGRES_URL`). Without one the
+    /// calling test fails, unless PostgreSQL was switched off explicitly with
+    /// `HOOKAUTH_TEST_POSTGRES=off`: then this records the skip (see [`record_skip`]) and
+    /// returns `None`, and the caller returns.
     pub fn postgres() -> Option<Self> {
-        std::env::var("HOOKAUTH_TEST_POSTGRES_URL")
+        if let Some(url) = std::env::var("HOOKAUTH_TEST_POSTGRES_URL")
             .ok()
             .filter(|u| !u.is_empty())
-            .map(Backend::Postgres)
+        {
+            return Some(Backend::Postgres(url));
+        }
+        if std::env::var("HOOKAUTH_TEST_POSTGRES").is_ok_and(|v| v == "off") {
+            record_skip("HOOKAUTH_TEST_POSTGRES=off");
+            return None;
+        }
+        panic!(
+            "this test needs PostgreSQL: set HOOKAUTH_TEST_POSTGRES_URL (scripts/test finds a \
+             local server at 127.0.0.1:5432 itself), or skip the PostgreSQL tests explicitly \
+             with HOOKAUTH_TEST_POSTGRES=off"
+        );
     }
 
     /// A fresh, empty database and the directory that holds it (SQLite).
@@ -83,6 +98,28 @@ impl Backend {
     }
 }
 
+/// Says on stderr that the current test is skipped and why, and appends one line to the file
+/// `HOOKAUTH_TEST_SKIP_LOG` names (scripts/test sets it and counts the lines in its closing
+/// line), so a skip is never silent. Appends are single small writes: atomic with O_APPEND
+/// across the test threads and binaries of one run.
+pub fn record_skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("HOOKAUTH_TEST_SKIP_LOG") {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("the skip log is writable");
+        file.write_all(format!("{why}\t{test}\n").as_bytes())
+            .expect("the skip log is writable");
+    }
+}
+
 /// Records every event it is given, in delivery order.
 #[derive(Default)]
 pub struct Recorder {
@@ -98,7 +135,13 @@ pub struct Recorder {
 }
 
 /// Holds a recorder's calls until released (or dropped).
-pub struct Gate(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>);
+pub struct Gate(
+    #[allow(
+        dead_code,
+        reason = "held, never read: dropping it releases the recorder"
+    )]
+    tokio::sync::OwnedRwLockWriteGuard<()>,
+);
 
 impl Gate {
     pub fn release(self) {}
@@ -441,6 +484,56 @@ impl TestApp {
             .events_of_tenant(&TenantId::default_tenant())
             .await
             .unwrap()
+    }
+
+    /// Waits until the default tenant's outbox is settled; see [`TestApp::settle_tenants`].
+    pub async fn settle(&self) -> Vec<DeliveryState> {
+        self.settle_tenants(&[TenantId::default_tenant()]).await
+    }
+
+    /// Waits until the outbox of `tenants` is settled, and returns their deliveries (oldest
+    /// first): every committed event fanned out and finished (status no longer `pending`) and
+    /// every delivery terminal (`delivered` or `failed`). From then on no handler of these
+    /// tenants runs again until a new event is committed, so what handlers and sinks saw is
+    /// final: tests assert exact counts after this instead of sleeping and hoping. Panics
+    /// naming what is still pending after 60 s (a hang, not a speed limit).
+    pub async fn settle_tenants(&self, tenants: &[TenantId]) -> Vec<DeliveryState> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut pending_events = Vec::new();
+            let mut deliveries = Vec::new();
+            for tenant in tenants {
+                pending_events.extend(
+                    self.flows
+                        .store
+                        .events_of_tenant(tenant)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .filter(|(_, status)| status == "pending")
+                        .map(|(kind, _)| format!("{tenant}: {kind}")),
+                );
+                deliveries.extend(
+                    self.flows
+                        .store
+                        .delivery_states(Some(tenant))
+                        .await
+                        .unwrap(),
+                );
+            }
+            let pending: Vec<&DeliveryState> = deliveries
+                .iter()
+                .filter(|d| d.status == "pending")
+                .collect();
+            if pending_events.is_empty() && pending.is_empty() {
+                return deliveries;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outbox never settled: events {pending_events:?}, deliveries {pending:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {

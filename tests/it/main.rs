@@ -1,8 +1,12 @@
 //! One integration-test binary. Every test starts the real server on a free loopback port and
 //! talks HTTP to it; tests named under `sqlite::` run on a fresh SQLite file, those under
-//! `postgres::` on a fresh PostgreSQL database when `HOOKAUTH_TEST_POSTGRES_URL` is set.
+//! `postgres::` on a fresh database of the server `HOOKAUTH_TEST_POSTGRES_URL` names
+//! (scripts/test finds the local one). Without it they fail, unless
+//! `HOOKAUTH_TEST_POSTGRES=off` skips them explicitly (and scripts/test counts the skips).
 
 mod helpers;
+#[path = "../common/process.rs"]
+mod process;
 #[path = "../common/shared.rs"]
 mod shared;
 

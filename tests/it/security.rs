@@ -23,7 +23,7 @@ on_both_backends!(
 
 async fn lockout_refuses_even_the_right_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("lock@example.com").await;
+    assert_eq!(app.register("lock@example.com").await, StatusCode::ACCEPTED);
     for _ in 0..5 {
         let (status, _) = app
             .post(
@@ -46,22 +46,28 @@ async fn lockout_refuses_even_the_right_password(backend: Backend) {
 
 async fn lockout_expires(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.register("lock2@example.com").await;
+    assert_eq!(
+        app.register("lock2@example.com").await,
+        StatusCode::ACCEPTED
+    );
     for _ in 0..5 {
-        app.post(
-            "/login",
-            json!({"email": "lock2@example.com", "password": "wrong-password"}),
-        )
-        .await;
+        let (status, body) = app
+            .post(
+                "/login",
+                json!({"email": "lock2@example.com", "password": "wrong-password"}),
+            )
+            .await;
+        assert_unauthorized(status, &body);
     }
+    // Locked now: the right password is refused. Without this the test would pass with the
+    // lockout switched off.
+    let right = json!({"email": "lock2@example.com", "password": PASSWORD});
+    let (status, body) = app.post("/login", right.clone()).await;
+    assert_unauthorized(status, &body);
+    // Past the lockout (15 minutes by default) the right password works again.
     app.shift_clock(16 * 60 * 1000);
-    let (status, _) = app
-        .post(
-            "/login",
-            json!({"email": "lock2@example.com", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.post("/login", right).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn rate_limits_answer_429_with_headers(backend: Backend) {
@@ -94,8 +100,11 @@ async fn rate_limits_answer_429_with_headers(backend: Backend) {
     let headers = response.headers().clone();
     assert_eq!(headers["x-ratelimit-limit"], "2");
     assert_eq!(headers["x-ratelimit-remaining"], "0");
+    // The limiter runs on the real clock: the wait is somewhere in 1..=window, the window
+    // being rate_limit.window_seconds (60 by default), whatever the machine's speed.
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry));
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(headers["x-ratelimit-reset"], headers["retry-after"]);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["detail"], "Too many requests. Try again later.");
     assert_eq!(answer["code"], "rate_limited");
@@ -222,7 +231,7 @@ async fn unknown_routes_and_methods_get_json_errors(backend: Backend) {
 async fn passwords_are_argon2id_and_outdated_hashes_are_upgraded(backend: Backend) {
     // The first server hashes with other parameters than the second.
     let first = TestApp::spawn(backend.clone()).await;
-    first.register("up@example.com").await;
+    assert_eq!(first.register("up@example.com").await, StatusCode::ACCEPTED);
     let database = first.database();
     first.stop().await;
     let options = Options {

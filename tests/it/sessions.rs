@@ -57,9 +57,10 @@ async fn sessions_are_listed_and_revoked(backend: Backend) {
     }
     // Another user's session is not found either.
     let stranger = app.login("stranger@example.com").await;
-    let (_, theirs) = app
+    let (got, theirs) = app
         .get("/sessions", stranger["access_token"].as_str().unwrap())
         .await;
+    assert_eq!(got, StatusCode::OK, "{theirs}");
     let their_family = theirs[0]["family_id"].as_str().unwrap();
     let (status, _) = app
         .request(

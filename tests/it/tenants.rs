@@ -53,8 +53,11 @@ async fn tenants_are_isolated(backend: Backend) {
         globex.post("/register", creds.clone()).await.0,
         StatusCode::ACCEPTED
     );
-    let (_, g) = globex.post("/login", creds).await;
-    assert_ne!(g["user"]["id"], login["user"]["id"]);
+    let (status, g) = globex.post("/login", creds).await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    let (globex_id, acme_id) = (g["user"]["id"].as_str(), login["user"]["id"].as_str());
+    assert!(globex_id.is_some() && acme_id.is_some(), "{g} {login}");
+    assert_ne!(globex_id, acme_id);
 
     // Events are recorded under their tenant; the default tenant's handlers see none of them.
     let stored = app
@@ -64,7 +67,13 @@ async fn tenants_are_isolated(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(stored.len(), 2, "acme: after_register and after_login");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let tenants = ["acme", "globex"].map(|t| TenantId::parse(t).unwrap());
+    let deliveries = app.settle_tenants(&tenants).await;
+    assert!(
+        deliveries.is_empty(),
+        "no hooks, no deliveries: {deliveries:?}"
+    );
+    app.settle().await;
     assert_eq!(app.recorder.count(), 0);
 }
 

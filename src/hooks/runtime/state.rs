@@ -436,6 +436,44 @@ mod tests {
         }
     }
 
+    fn bare_state() -> HookState {
+        let grants = Grants {
+            allowed_hosts: Arc::from(Vec::new()),
+            tenant_net: None,
+            config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        };
+        HookState::new(Arc::new(grants), 16 << 20, None)
+    }
+
+    /// The wiring guests actually get: the WASI context `HookState::new` builds, driven
+    /// through wasmtime-wasi's own host implementation of wasi:sockets (what a guest's
+    /// `create-tcp-socket` / `create-udp-socket` call). No socket of either protocol or family
+    /// is created, so nothing reaches an address without going through wasi:http and
+    /// allowed_hosts. Fails if `allow_tcp`/`allow_udp` were switched on (or their defaults
+    /// changed). Name lookups are covered end to end by the Python raw-socket guest.
+    #[tokio::test]
+    async fn a_hook_state_creates_no_socket() {
+        use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+        use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::Host as _;
+        use wasmtime_wasi::p2::bindings::sockets::udp_create_socket::Host as _;
+        use wasmtime_wasi::sockets::WasiSocketsView;
+
+        let mut state = bare_state();
+        let mut sockets = state.sockets();
+        for family in [IpAddressFamily::Ipv4, IpAddressFamily::Ipv6] {
+            let tcp = sockets
+                .create_tcp_socket(family)
+                .expect_err("no TCP socket");
+            assert_eq!(tcp.downcast().unwrap(), ErrorCode::AccessDenied);
+            let udp = sockets
+                .create_udp_socket(family)
+                .await
+                .expect_err("no UDP socket");
+            assert_eq!(udp.downcast().unwrap(), ErrorCode::AccessDenied);
+        }
+    }
+
     #[test]
     fn limiter_sums_every_memory_and_keeps_the_largest() {
         let mut limiter = Limiter {

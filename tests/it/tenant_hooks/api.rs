@@ -113,12 +113,20 @@ async fn a_tenant_admin_deploys_replaces_patches_and_removes_a_hook(backend: Bac
     assert_eq!(body["code"], "limit_above_ceiling");
 
     // Disabled: registrations no longer reach the sink.
+    let acme = hookauth::domain::TenantId::parse("acme").unwrap();
+    let welcome_deliveries = async || {
+        let deliveries = app.settle_tenants(std::slice::from_ref(&acme)).await;
+        deliveries.iter().filter(|d| d.hook == "welcome").count()
+    };
+    let welcomes = welcome_deliveries().await;
     let before = sink.received().len();
     assert_eq!(
         register(&app, "acme", "quiet.acme@example.com").await,
         StatusCode::ACCEPTED
     );
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Settled: the event was fanned out and every delivery finished; the disabled hook got
+    // no delivery, so nothing can still reach the sink.
+    assert_eq!(welcome_deliveries().await, welcomes);
     assert_eq!(sink.received().len(), before);
 
     let (status, _) = call(
@@ -266,7 +274,8 @@ async fn bad_uploads_are_refused_with_a_code_and_change_nothing(backend: Backend
     );
 
     // Nothing changed: the one hook, as first deployed.
-    let (_, list) = call(&app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
+    let (got, list) = call(&app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
+    assert_eq!(got, StatusCode::OK, "{list}");
     let api: Vec<&Value> = list
         .as_array()
         .unwrap()
@@ -343,7 +352,8 @@ async fn secrets_are_write_only_and_never_the_environment(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     assert!(!hook.to_string().contains("value-never-shown"), "{hook}");
-    let (_, list) = call(&app, Method::GET, "acme", "/hooks", Some(&admin), None).await;
+    let (got, list) = call(&app, Method::GET, "acme", "/hooks", Some(&admin), None).await;
+    assert_eq!(got, StatusCode::OK, "{list}");
     assert!(!list.to_string().contains("value-never-shown"), "{list}");
     // Stored sealed: the value's bytes are nowhere in the database's secrets table.
     let names = app

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use hookauth::domain::TenantId;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -105,7 +106,8 @@ async fn tenants_get_their_own_hooks_after_the_platform_s_in_order(backend: Back
         (StatusCode::UNPROCESSABLE_ENTITY, Some("name_taken"))
     );
 
-    let (_, list) = call(&app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
+    let (got, list) = call(&app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
+    assert_eq!(got, StatusCode::OK, "{list}");
     let listed: Vec<(String, String)> = list
         .as_array()
         .unwrap()
@@ -142,7 +144,9 @@ async fn tenants_get_their_own_hooks_after_the_platform_s_in_order(backend: Back
             && authorizations(&sink, "g.globex@example.com").len() == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Settled: every delivery finished, so no email can still arrive twice.
+    app.settle_tenants(&["acme", "globex", "default"].map(|t| TenantId::parse(t).unwrap()))
+        .await;
     // Every hook got the event once; they run independently, so arrival order is not theirs
     // to keep: the order is the one deliveries were created in (platform, file, API by order).
     let mut arrived = authorizations(&sink, "a.acme@example.com");
@@ -238,7 +242,9 @@ async fn a_hot_swap_under_load_hands_every_event_to_exactly_one_version(backend:
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Settled: every delivery finished, so no registration can still be handled twice.
+    app.settle_tenants(&[TenantId::parse("acme").unwrap()])
+        .await;
     let (mut old, mut new) = (0, 0);
     for (email, at) in &started {
         let auth = authorizations(&sink, email);
@@ -332,7 +338,7 @@ async fn tenant_hooks_never_reach_internal_addresses_and_see_their_failures(back
     assert_eq!(failures[0]["failed_hooks"], json!(["mail"]), "{failures}");
     assert_eq!(failures[0]["kind"], "after_register");
     // Another tenant sees none of it, and cannot replay it.
-    let (_, theirs) = call(
+    let (got, theirs) = call(
         &app,
         Method::GET,
         "globex",
@@ -341,6 +347,7 @@ async fn tenant_hooks_never_reach_internal_addresses_and_see_their_failures(back
         None,
     )
     .await;
+    assert_eq!(got, StatusCode::OK, "{theirs}");
     assert_eq!(theirs, json!([]));
     let id = failures[0]["id"].as_str().unwrap();
     let (status, _) = call(

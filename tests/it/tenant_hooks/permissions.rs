@@ -22,7 +22,7 @@ async fn only_tenant_admins_and_the_operator_manage_hooks(backend: Backend) {
 
     // A user given hooks:manage through a role, by acme's superuser.
     let hooker = login(&app, "acme", "hooker.acme@example.com").await;
-    let (_, me) = send(
+    let (got, me) = send(
         app.http(),
         Method::GET,
         format!("http://{}/t/acme/api/v1/auth/me", app.addr),
@@ -30,6 +30,7 @@ async fn only_tenant_admins_and_the_operator_manage_hooks(backend: Backend) {
         None,
     )
     .await;
+    assert_eq!(got, StatusCode::OK, "{me}");
     let admin_api = format!("http://{}/t/acme/api/v1/auth/admin", app.addr);
     let (status, body) = send(
         app.http(),
@@ -105,7 +106,8 @@ async fn only_tenant_admins_and_the_operator_manage_hooks(backend: Backend) {
         assert_eq!(status, expected, "{who}");
     }
     // Still only the one hook: nothing refused changed anything.
-    let (_, list) = call(&app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
+    let (got, list) = call(&app, Method::GET, "acme", "/hooks", Some(OPERATOR), None).await;
+    assert_eq!(got, StatusCode::OK, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 
     // Tenants are the operator's: even a superuser cannot create or delete one.
