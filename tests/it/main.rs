@@ -18,6 +18,7 @@ mod hooks;
 mod me;
 mod replicas;
 mod security;
+mod server_edge;
 mod server_process;
 mod sessions;
 mod tenant_hooks;
