@@ -38,8 +38,6 @@ pub enum AppError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("hooks could not be loaded:\n{0}")]

@@ -61,12 +61,21 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("server printed its address").unwrap();
+        // The address comes first; then, once hooks are loaded, the ready line.
+        let mut addr = None;
+        loop {
+            let line = lines
+                .next()
+                .expect("server printed its address and became ready")
+                .unwrap();
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
+                addr = Some(rest.split_whitespace().next().unwrap().to_owned());
             }
-        };
+            if line.contains("hooks loaded: ready") {
+                break;
+            }
+        }
+        let addr = addr.expect("the address is printed before the ready line");
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {

@@ -34,16 +34,22 @@ impl ServerProcess {
             .spawn()
             .expect("hookauth starts");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
+        // The address comes first; then, once hooks are loaded, the ready line.
+        let mut addr = None;
+        loop {
             let line = lines
                 .next()
-                .expect("server printed its address")
+                .expect("server printed its address and became ready")
                 .expect("readable stderr");
             eprintln!("[hookauth {}] {line}", child.id());
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
+                addr = Some(rest.split_whitespace().next().unwrap().to_owned());
             }
-        };
+            if line.contains("hooks loaded: ready") {
+                break;
+            }
+        }
+        let addr = addr.expect("the address is printed before the ready line");
         // Keep reading, or the server would block on a full pipe when it logs.
         let pid = child.id();
         std::thread::spawn(move || {
