@@ -171,6 +171,27 @@ async fn an_idle_keep_alive_connection_is_closed() {
     server.stop().await.unwrap();
 }
 
+/// Slow read: a client pipelines requests and never reads the answers. Once the socket
+/// buffers are full nothing moves, and the idle timeout closes the connection (our writes then
+/// fail); before, the server's write waited forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_responses_is_closed() {
+    let server = start(&[("HOOKAUTH_SERVER__IDLE_TIMEOUT_MS", "300")]).await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(64);
+    let closed = tokio::time::timeout(HANG_GUARD, async {
+        while stream.write_all(&request).await.is_ok() {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a connection whose client never reads"
+    );
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_request_heads_get_431() {
     let server = start(&[("HOOKAUTH_SERVER__MAX_HEADER_BYTES", "4096")]).await;
