@@ -175,6 +175,7 @@ impl Server {
                 clock: Clock::System,
                 deliver_events: deliver,
                 hook_env: Some(HashMap::from([("MAIL_KEY".into(), "k".into())])),
+                hold_hooks: None,
             },
         )
         .await

@@ -196,9 +196,10 @@ async fn main() {
     // 2. Start-up.
     let rss_before = proc_kib("status", "VmRSS:");
     let started = Instant::now();
-    let app = Application::build(&config(&url), Launch::default())
+    let mut app = Application::build(&config(&url), Launch::default())
         .await
         .unwrap();
+    app.ready().await.unwrap();
     let startup = started.elapsed();
     let rss_started = proc_kib("status", "VmRSS:");
     println!(
@@ -208,7 +209,7 @@ async fn main() {
         rss_started / 1024,
         rss_before / 1024
     );
-    let registry = app.hooks();
+    let registry = app.hooks().expect("ready");
 
     // 3. First events.
     let t0 = TenantId::parse("tenant-0").unwrap();

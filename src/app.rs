@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, DeliveryConfig};
 use crate::crypto::{JwtKeys, JwtSettings, PasswordHasher, SecretBox};
@@ -23,7 +24,7 @@ use crate::hooks::outbound::HostPattern;
 use crate::hooks::registry::{Ceilings, RegistryError};
 use crate::hooks::{HookRegistry, HookSettings, RegistrySettings};
 use crate::hooks_admin::HooksAdmin;
-use crate::http::{self, AppState, ProxyPolicy, RateLimiter};
+use crate::http::{self, AppState, ProxyPolicy, RateLimiter, Readiness, ServeSettings};
 use crate::store::{BreakerPolicy, EmailLimit, LockoutPolicy, Store, StoreError, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +38,6 @@ pub enum AppError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("hooks could not be loaded:\n{0}")]
@@ -149,13 +148,21 @@ fn flow_settings(config: &Config) -> FlowSettings {
     }
 }
 
-/// A built server: bound, migrated, not yet serving.
+/// A built server: bound, migrated, hooks loading in the background, not yet serving.
 pub struct Application {
-    listener: TcpListener,
+    /// Taken by `run_until`.
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
     state: AppState,
     max_body_bytes: usize,
-    registry: Arc<dyn HandlerSource>,
-    hooks: Arc<HookRegistry>,
+    serve: ServeSettings,
+    extra_handlers: Arc<dyn HandlerSource>,
+    /// The hooks being loaded; taken by [`Application::ready`] or by `run_until`.
+    loading: Option<JoinHandle<Result<Arc<HookRegistry>, AppError>>>,
+    hooks: Option<Arc<HookRegistry>>,
+    sealer: Arc<SecretBox>,
+    operator_token: Option<crate::config::Secret>,
+    max_hooks: u32,
     dispatcher: Option<DispatcherSettings>,
 }
 
@@ -167,6 +174,8 @@ pub struct Launch {
     pub deliver_events: bool,
     /// Stands in for the process environment when hooks read their secrets.
     pub hook_env: Option<HashMap<String, String>>,
+    /// Hooks start loading only once this resolves (tests of serving during a slow load).
+    pub hold_hooks: Option<oneshot::Receiver<()>>,
 }
 
 impl Default for Launch {
@@ -176,6 +185,7 @@ impl Default for Launch {
             clock: Clock::System,
             deliver_events: true,
             hook_env: None,
+            hold_hooks: None,
         }
     }
 }
@@ -278,36 +288,47 @@ async fn load_hooks(
 }
 
 impl Application {
+    /// Checks the configuration, binds the listener, opens and migrates the database and
+    /// starts loading hooks in the background: a slow hook compile delays only `/readyz`
+    /// (and event delivery), never the listener.
     pub async fn build(config: &Config, launch: Launch) -> Result<Self, AppError> {
-        let secret = server_secret(config);
-        let flows = Arc::new(build_flows_with(config, launch.clock, &secret).await?);
-        let sealer = Arc::new(SecretBox::new(&secret));
-        let hooks = load_hooks(
-            config,
-            flows.store.clone(),
-            Arc::clone(&sealer),
-            launch.hook_env,
-        )
-        .await?;
-        // Test-registered handlers follow the hooks.
-        let registry: Arc<dyn HandlerSource> = Arc::new(ChainedSources(vec![
-            Arc::clone(&hooks) as Arc<dyn HandlerSource>,
-            Arc::new(launch.registry),
-        ]));
-        let max_component_bytes = (config.tenant_hooks.max_component_mib as usize) << 20;
-        let hooks_admin = Arc::new(HooksAdmin::new(
-            Arc::clone(&flows),
-            Arc::clone(&hooks),
-            sealer,
-            config.operator_token.clone(),
-            config.tenant_hooks.max_hooks,
-        ));
+        config.validate()?;
+        if let Some(dir) = &config.hooks.dir
+            && !dir.is_dir()
+        {
+            return Err(AppError::Invalid(format!(
+                "hooks directory {} does not exist",
+                dir.display()
+            )));
+        }
         let listener = TcpListener::bind(&config.bind)
             .await
             .map_err(|source| AppError::Bind {
                 addr: config.bind.clone(),
                 source,
             })?;
+        let addr = listener.local_addr().map_err(|source| AppError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+        let secret = server_secret(config);
+        let flows = Arc::new(build_flows_with(config, launch.clock, &secret).await?);
+        let readiness = Arc::new(Readiness::default());
+        readiness.set_migrated();
+        let sealer = Arc::new(SecretBox::new(&secret));
+        let loading = {
+            let config = config.clone();
+            let store = flows.store.clone();
+            let sealer = Arc::clone(&sealer);
+            let hold = launch.hold_hooks;
+            tokio::spawn(async move {
+                if let Some(hold) = hold {
+                    let _ = hold.await;
+                }
+                load_hooks(&config, store, sealer, launch.hook_env).await
+            })
+        };
+        let max_component_bytes = (config.tenant_hooks.max_component_mib as usize) << 20;
         let proxy = ProxyPolicy {
             header: config.rate_limit.trusted_proxy_header.clone(),
             count: config.rate_limit.trusted_proxy_count,
@@ -316,70 +337,146 @@ impl Application {
             flows,
             RateLimiter::new(&config.rate_limit),
             proxy,
-            hooks_admin,
+            readiness,
             max_component_bytes,
         );
         let dispatcher = launch
             .deliver_events
             .then(|| dispatcher_settings(&config.delivery));
         Ok(Self {
-            listener,
+            listener: Some(listener),
+            addr,
             state,
             max_body_bytes: config.security.max_body_bytes,
-            registry,
-            hooks,
+            serve: ServeSettings::from(&config.server),
+            extra_handlers: Arc::new(launch.registry),
+            loading: Some(loading),
+            hooks: None,
+            sealer,
+            operator_token: config.operator_token.clone(),
+            max_hooks: config.tenant_hooks.max_hooks,
             dispatcher,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.addr
     }
 
     pub fn flows(&self) -> Arc<Flows> {
         self.state.flows.clone()
     }
 
-    /// Every source of hooks: platform, file-deployed and API-deployed tenant hooks.
-    pub fn hooks(&self) -> Arc<HookRegistry> {
-        Arc::clone(&self.hooks)
+    /// Every source of hooks (platform, file-deployed and API-deployed tenant hooks), once
+    /// loaded: after [`Application::ready`].
+    pub fn hooks(&self) -> Option<Arc<HookRegistry>> {
+        self.hooks.clone()
     }
 
-    /// Serves until `shutdown` resolves; then in-flight requests finish, the dispatcher
-    /// finishes the event in hand and releases the rest, and the pools close.
+    /// Waits until hooks are loaded, or says why they could not be. Optional: `run_until`
+    /// serves (with `/readyz` at 503) while they load.
+    pub async fn ready(&mut self) -> Result<(), AppError> {
+        if let Some(loading) = self.loading.take() {
+            let hooks = joined(loading.await)?;
+            self.install(hooks);
+        }
+        Ok(())
+    }
+
+    fn install(&mut self, hooks: Arc<HookRegistry>) {
+        self.state.hooks_loaded(Arc::new(HooksAdmin::new(
+            Arc::clone(&self.state.flows),
+            Arc::clone(&hooks),
+            Arc::clone(&self.sealer),
+            self.operator_token.clone(),
+            self.max_hooks,
+        )));
+        self.hooks = Some(hooks);
+    }
+
+    /// Serves until `shutdown` resolves; then in-flight requests finish (for at most
+    /// `server.shutdown_grace_ms`), the dispatcher finishes the event in hand and releases the
+    /// rest, and the pools close. Events are delivered only once hooks are loaded (until then
+    /// they wait in the outbox); hooks that fail to load stop the server with their error.
     pub async fn run_until(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (failed_tx, failed_rx) = oneshot::channel::<()>();
         let addr = self.local_addr();
         let store = self.state.flows.store.clone();
+        let flows = Arc::clone(&self.state.flows);
+        let app = http::router(self.state.clone(), self.max_body_bytes);
+        tracing::info!(%addr, "hookauth listening on http://{addr}");
+        let listener = self.listener.take().expect("run_until runs once");
+        let server = tokio::spawn(http::serve(listener, app, self.serve.clone(), async move {
+            tokio::select! {
+                () = shutdown => {}
+                _ = failed_rx => {}
+            }
+        }));
+        let mut server = server;
+        let hooks = match self.loading.take() {
+            Some(mut loading) => {
+                let outcome = tokio::select! {
+                    joined_hooks = &mut loading => Some(joined(joined_hooks)),
+                    _ = &mut server => None,
+                };
+                match outcome {
+                    Some(Ok(hooks)) => hooks,
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "hooks could not be loaded: stopping");
+                        let _ = failed_tx.send(());
+                        let _ = server.await;
+                        store.close().await;
+                        return Err(e);
+                    }
+                    None => {
+                        // Stopped before hooks finished loading.
+                        loading.abort();
+                        store.close().await;
+                        return Ok(());
+                    }
+                }
+            }
+            None => self.hooks.clone().expect("ready() installed the hooks"),
+        };
+        if self.hooks.is_none() {
+            self.install(Arc::clone(&hooks));
+            tracing::info!("hooks loaded: ready");
+        }
+        // Test-registered handlers follow the hooks.
+        let registry: Arc<dyn HandlerSource> = Arc::new(ChainedSources(vec![
+            Arc::clone(&hooks) as Arc<dyn HandlerSource>,
+            Arc::clone(&self.extra_handlers),
+        ]));
         let dispatcher = self.dispatcher.map(|settings| {
             Dispatcher::new(
                 store.clone(),
-                self.registry.clone(),
+                registry,
                 settings,
                 self.state.flows.clock.clone(),
             )
             .spawn(stop_rx.clone())
         });
-        let hook_sync = Arc::clone(&self.hooks).spawn_sync(stop_rx.clone());
-        let app = http::router(self.state, self.max_body_bytes);
-        tracing::info!(%addr, "hookauth listening on http://{addr}");
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let hook_sync = hooks.spawn_sync(stop_rx.clone());
+        let _ = server.await;
         let _ = stop_tx.send(true);
         if let Some(handle) = dispatcher {
             let _ = handle.await;
         }
         let _ = hook_sync.await;
+        // Accepted password-reset requests finish their lookup and outbox insert first.
+        flows.settle_background_work().await;
         store.close().await;
-        served.map_err(AppError::Serve)
+        Ok(())
     }
+}
+
+/// The loading task's result; a panic in it is an error, not a silent hang.
+fn joined(
+    result: Result<Result<Arc<HookRegistry>, AppError>, tokio::task::JoinError>,
+) -> Result<Arc<HookRegistry>, AppError> {
+    result.map_err(|e| AppError::Invalid(format!("loading hooks failed: {e}")))?
 }

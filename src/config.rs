@@ -54,6 +54,7 @@ pub struct Config {
     pub lockout: LockoutConfig,
     pub rate_limit: RateLimitConfig,
     pub delivery: DeliveryConfig,
+    pub server: ServerConfig,
     /// Custom profile fields: name = "string" | "integer" | "number" | "boolean".
     pub profile_fields: BTreeMap<String, FieldType>,
 }
@@ -75,6 +76,7 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             rate_limit: RateLimitConfig::default(),
             delivery: DeliveryConfig::default(),
+            server: ServerConfig::default(),
             profile_fields: BTreeMap::new(),
         }
     }
@@ -495,6 +497,44 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// The connection layer (`[server]`): what one client may hold and for how long.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A request's head (request line and headers) must arrive within this long of the first
+    /// byte (or of accepting the connection), else the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this long of its head, else 408.
+    pub body_read_timeout_ms: u64,
+    /// A connection with no bytes moving either way for this long, and no request being
+    /// handled, is closed (idle keep-alive, and clients that stop reading responses).
+    pub idle_timeout_ms: u64,
+    /// Connections open at once; more wait in the kernel's accept queue.
+    pub max_connections: u32,
+    /// Connections open at once from one peer address; more are answered 429 and closed.
+    /// Behind a reverse proxy every connection comes from the proxy: raise it accordingly.
+    pub max_connections_per_ip: u32,
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    pub max_header_bytes: u32,
+    /// At shutdown, requests in flight get this long to finish before their connections are
+    /// closed.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4_096,
+            max_connections_per_ip: 256,
+            max_header_bytes: 32 * 1024,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
 impl DeliveryConfig {
     /// `concurrency`, `tenant_concurrency` and `hook_concurrency` with their defaults resolved.
     pub fn lanes(&self) -> (usize, usize, usize) {
@@ -590,78 +630,264 @@ impl Config {
         let config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
-        config.check()?;
+        config.validate()?;
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Every value checked at once; all problems are reported together, one per line. Adding
+    /// a key's check is one line here.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(key) = &self.secret_key
             && key.expose().len() < 32
         {
             return Err(ConfigError::SecretTooShort(key.expose().len()));
         }
-        if let Some(token) = &self.operator_token
-            && token.expose().len() < 32
-        {
-            return Err(ConfigError::Invalid(
-                "operator_token must be at least 32 bytes; generate one with `openssl rand -hex 32`"
-                    .into(),
-            ));
-        }
-        if let Err(bad) = self.hooks.sandbox_caps().check() {
-            return Err(ConfigError::Invalid(bad.join("; ")));
-        }
+        const MINUTES_PER_YEAR: u64 = 366 * 24 * 60;
+        const HOUR_MS: u64 = 3_600_000;
+        let mut c = Checks::default();
+        c.rule(
+            "bind",
+            valid_bind(&self.bind),
+            "must be HOST:PORT, e.g. 127.0.0.1:8000 or [::]:8000",
+        );
+        c.rule(
+            "database_url",
+            ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| self.database_url.expose().starts_with(p)),
+            "must start with sqlite: or postgres://",
+        );
+        c.rule(
+            "operator_token",
+            self.operator_token
+                .as_ref()
+                .is_none_or(|t| t.expose().len() >= 32),
+            "must be at least 32 bytes; generate one with `openssl rand -hex 32`",
+        );
+        c.range(
+            "hooks.max_concurrent",
+            self.hooks.max_concurrent,
+            1,
+            1_000_000,
+        );
         let th = &self.tenant_hooks;
-        if th.max_component_mib == 0 || th.fuel == 0 || th.memory_mib == 0 || th.timeout_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "tenant_hooks ceilings (max_component_mib, fuel, memory_mib, timeout_ms) must be \
-                 at least 1"
-                    .into(),
-            ));
-        }
-        if !["HS256", "HS384", "HS512"].contains(&self.jwt.algorithm.as_str()) {
-            return Err(ConfigError::Invalid(format!(
-                "jwt.algorithm must be HS256, HS384 or HS512, not {:?}",
-                self.jwt.algorithm
-            )));
-        }
-        if !["normal", "full"].contains(&self.database.sqlite_synchronous.as_str()) {
-            return Err(ConfigError::Invalid(
-                "database.sqlite_synchronous must be \"normal\" or \"full\"".into(),
-            ));
-        }
-        if self.jwt.access_token_minutes == 0 || self.jwt.refresh_token_days == 0 {
-            return Err(ConfigError::Invalid(
-                "token lifetimes must be at least 1".into(),
-            ));
-        }
-        if self.tokens.email_verify_emails_per_hour == 0
-            || self.tokens.password_reset_emails_per_hour == 0
-        {
-            return Err(ConfigError::Invalid(
-                "tokens.email_verify_emails_per_hour and tokens.password_reset_emails_per_hour \
-                 must be at least 1"
-                    .into(),
-            ));
-        }
-        if self.password.min_length == 0 {
-            return Err(ConfigError::Invalid(
-                "password.min_length must be at least 1".into(),
-            ));
-        }
-        if self.delivery.lease_ms < 300 || self.delivery.poll_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "delivery.lease_ms must be at least 300 and delivery.poll_ms at least 1".into(),
-            ));
-        }
-        for name in self.profile_fields.keys() {
-            if RESERVED_USER_FIELDS.contains(&name.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "profile_fields.{name} clashes with a built-in user field"
-                )));
+        c.range("tenant_hooks.max_hooks", th.max_hooks, 0, 10_000);
+        c.range(
+            "tenant_hooks.max_component_mib",
+            th.max_component_mib,
+            1,
+            1024,
+        );
+        c.range("tenant_hooks.fuel", th.fuel, 1, 1 << 50);
+        c.range("tenant_hooks.memory_mib", th.memory_mib, 1, 4096);
+        c.range("tenant_hooks.timeout_ms", th.timeout_ms, 1, HOUR_MS);
+        c.range(
+            "tenant_hooks.compile_concurrency",
+            th.compile_concurrency,
+            1,
+            1024,
+        );
+        for host in &th.allowed_hosts {
+            if let Err(e) = crate::hooks::outbound::HostPattern::parse(host) {
+                c.problem("tenant_hooks.allowed_hosts", format!("{host:?}: {e}"));
             }
         }
-        Ok(())
+        let db = &self.database;
+        c.range("database.max_connections", db.max_connections, 1, 10_000);
+        c.rule(
+            "database.sqlite_synchronous",
+            ["normal", "full"].contains(&db.sqlite_synchronous.as_str()),
+            "must be \"normal\" or \"full\"",
+        );
+        let jwt = &self.jwt;
+        c.rule(
+            "jwt.algorithm",
+            ["HS256", "HS384", "HS512"].contains(&jwt.algorithm.as_str()),
+            format!("must be HS256, HS384 or HS512, not {:?}", jwt.algorithm),
+        );
+        c.rule(
+            "jwt.issuer",
+            jwt.issuer.as_ref().is_none_or(|v| !v.is_empty()),
+            "must not be empty",
+        );
+        c.rule(
+            "jwt.audience",
+            jwt.audience.as_ref().is_none_or(|v| !v.is_empty()),
+            "must not be empty",
+        );
+        c.range(
+            "jwt.access_token_minutes",
+            jwt.access_token_minutes,
+            1,
+            MINUTES_PER_YEAR,
+        );
+        c.range("jwt.refresh_token_days", jwt.refresh_token_days, 1, 3_660);
+        c.range("jwt.leeway_seconds", jwt.leeway_seconds, 0, 3_600);
+        let pw = &self.password;
+        c.range("password.min_length", pw.min_length, 1, 4_096);
+        c.rule(
+            "password.max_length",
+            pw.max_length == 0 || (pw.max_length >= pw.min_length && pw.max_length <= 1 << 20),
+            "must be 0 (no cap) or between password.min_length and 1048576",
+        );
+        c.range("password.argon2_parallelism", pw.argon2_parallelism, 1, 64);
+        c.range("password.argon2_iterations", pw.argon2_iterations, 1, 100);
+        c.range(
+            "password.argon2_memory_kib",
+            pw.argon2_memory_kib,
+            (8 * pw.argon2_parallelism).max(8),
+            4 << 20,
+        );
+        c.range(
+            "tokens.email_verify_minutes",
+            self.tokens.email_verify_minutes,
+            1,
+            MINUTES_PER_YEAR,
+        );
+        c.range(
+            "tokens.password_reset_minutes",
+            self.tokens.password_reset_minutes,
+            1,
+            MINUTES_PER_YEAR,
+        );
+        let sec = &self.security;
+        c.range(
+            "security.reauth_max_age_seconds",
+            sec.reauth_max_age_seconds,
+            0,
+            366 * 86_400,
+        );
+        c.range(
+            "security.max_body_bytes",
+            sec.max_body_bytes,
+            1024,
+            64 << 20,
+        );
+        let lo = &self.lockout;
+        c.range("lockout.max_attempts", lo.max_attempts, 1, 1_000_000);
+        c.range(
+            "lockout.duration_minutes",
+            lo.duration_minutes,
+            1,
+            MINUTES_PER_YEAR,
+        );
+        let rl = &self.rate_limit;
+        c.range("rate_limit.window_seconds", rl.window_seconds, 1, 86_400);
+        c.rule(
+            "rate_limit.trusted_proxy_header",
+            rl.trusted_proxy_header
+                .as_ref()
+                .is_none_or(|h| http::HeaderName::from_bytes(h.as_bytes()).is_ok()),
+            "must be a valid header name, e.g. X-Forwarded-For",
+        );
+        c.range(
+            "rate_limit.trusted_proxy_count",
+            rl.trusted_proxy_count,
+            1,
+            64,
+        );
+        // 0 would refuse every request of the bucket; `rate_limit.enabled = false` turns limits off.
+        let l = &rl.limits;
+        for (key, value) in [
+            ("rate_limit.limits.login", l.login),
+            ("rate_limit.limits.register", l.register),
+            ("rate_limit.limits.refresh", l.refresh),
+            ("rate_limit.limits.reauth", l.reauth),
+            ("rate_limit.limits.verify_email", l.verify_email),
+            ("rate_limit.limits.password_reset", l.password_reset),
+        ] {
+            c.range(key, value, 1, 1_000_000);
+        }
+        let d = &self.delivery;
+        c.range("delivery.concurrency", d.concurrency, 0, 100_000);
+        c.range(
+            "delivery.tenant_concurrency",
+            d.tenant_concurrency,
+            0,
+            100_000,
+        );
+        c.range("delivery.hook_concurrency", d.hook_concurrency, 0, 100_000);
+        c.range("delivery.max_attempts", d.max_attempts, 1, 1_000);
+        c.range(
+            "delivery.backoff_initial_ms",
+            d.backoff_initial_ms,
+            1,
+            24 * HOUR_MS,
+        );
+        c.range(
+            "delivery.backoff_max_ms",
+            d.backoff_max_ms,
+            d.backoff_initial_ms.max(1),
+            7 * 24 * HOUR_MS,
+        );
+        c.range("delivery.batch_size", d.batch_size, 1, 10_000);
+        c.range("delivery.lease_ms", d.lease_ms, 300, HOUR_MS);
+        c.range("delivery.poll_ms", d.poll_ms, 1, HOUR_MS);
+        c.range(
+            "delivery.breaker_failures",
+            d.breaker_failures,
+            0,
+            1_000_000,
+        );
+        c.range(
+            "delivery.breaker_pause_ms",
+            d.breaker_pause_ms,
+            1,
+            24 * HOUR_MS,
+        );
+        let s = &self.server;
+        c.range(
+            "server.header_read_timeout_ms",
+            s.header_read_timeout_ms,
+            10,
+            HOUR_MS,
+        );
+        c.range(
+            "server.body_read_timeout_ms",
+            s.body_read_timeout_ms,
+            10,
+            HOUR_MS,
+        );
+        c.range("server.idle_timeout_ms", s.idle_timeout_ms, 10, HOUR_MS);
+        c.range("server.max_connections", s.max_connections, 1, 1_000_000);
+        c.range(
+            "server.max_connections_per_ip",
+            s.max_connections_per_ip,
+            1,
+            s.max_connections,
+        );
+        c.range("server.max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
+        c.range("server.shutdown_grace_ms", s.shutdown_grace_ms, 0, HOUR_MS);
+        c.range(
+            "tokens.email_verify_emails_per_hour",
+            self.tokens.email_verify_emails_per_hour,
+            1,
+            1_000_000,
+        );
+        c.range(
+            "tokens.password_reset_emails_per_hour",
+            self.tokens.password_reset_emails_per_hour,
+            1,
+            1_000_000,
+        );
+        if let Err(problems) = self.hooks.sandbox_caps().check() {
+            for problem in problems {
+                c.problem("hooks", problem);
+            }
+        }
+        for check in [self.hooks.check(), self.tenant_hooks.check_compile()] {
+            if let Err(e) = check {
+                c.problem("hooks", e);
+            }
+        }
+        for name in self.profile_fields.keys() {
+            c.rule(
+                &format!("profile_fields.{name}"),
+                !RESERVED_USER_FIELDS.contains(&name.as_str()),
+                "clashes with a built-in user field",
+            );
+        }
+        c.finish()
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
@@ -673,6 +899,56 @@ impl Config {
 
     pub fn profile_schema(&self) -> ProfileSchema {
         ProfileSchema::new(self.profile_fields.clone())
+    }
+}
+
+/// Collects every configuration problem, so one start reports them all.
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    fn problem(&mut self, key: &str, message: impl fmt::Display) {
+        self.0.push(format!("{key} {message}"));
+    }
+
+    fn rule(&mut self, key: &str, ok: bool, message: impl fmt::Display) {
+        if !ok {
+            self.problem(key, message);
+        }
+    }
+
+    fn range<T: PartialOrd + fmt::Display>(&mut self, key: &str, value: T, min: T, max: T) {
+        if value < min || value > max {
+            self.problem(
+                key,
+                format!("must be between {min} and {max} (got {value})"),
+            );
+        }
+    }
+
+    fn finish(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(self.0.join("; ")))
+        }
+    }
+}
+
+/// `HOST:PORT`, `IPv4:PORT` or `[IPv6]:PORT`.
+fn valid_bind(bind: &str) -> bool {
+    if bind.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    match bind.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok()
+                && !host.is_empty()
+                && host
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
+        }
+        None => false,
     }
 }
 

@@ -38,6 +38,8 @@ pub enum ApiError {
     },
     RouteNotFound,
     MethodNotAllowed,
+    /// Hooks are still loading (just after start): hook management answers 503 until then.
+    NotReady,
 }
 
 impl From<FlowError> for ApiError {
@@ -101,6 +103,18 @@ impl IntoResponse for ApiError {
                 response
             }
             ApiError::RouteNotFound => body(S::NOT_FOUND, "Not Found", "not_found"),
+            ApiError::NotReady => {
+                let mut response = body(
+                    S::SERVICE_UNAVAILABLE,
+                    "Hooks are still loading; retry shortly",
+                    "not_ready",
+                );
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                response
+            }
             ApiError::MethodNotAllowed => body(
                 S::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",

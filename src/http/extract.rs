@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for HookAdmin {
             .await
             .unwrap_or_else(|never| match never {});
         let actor = app
-            .hooks_admin
+            .hooks_admin()?
             .authorize(&tenant, client.bearer.as_deref())
             .await?;
         Ok(HookAdmin { tenant, actor })
@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for Operator {
         let client = Client::from_request_parts(parts, app)
             .await
             .unwrap_or_else(|never| match never {});
-        app.hooks_admin
+        app.hooks_admin()?
             .authorize_operator(client.bearer.as_deref())?;
         Ok(Operator)
     }

@@ -7,10 +7,11 @@ mod error;
 mod extract;
 mod rate_limit;
 mod routes;
+pub mod serve;
 mod tenant;
 mod time;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -19,6 +20,8 @@ use axum::routing::get;
 pub use client::ProxyPolicy;
 pub use error::ApiError;
 pub use rate_limit::RateLimiter;
+pub use routes::health::Readiness;
+pub use serve::{ServeSettings, serve};
 
 use crate::domain::TenantId;
 use crate::flows::{self, Flows, Session};
@@ -32,7 +35,9 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub limiter: Arc<RateLimiter>,
     pub proxy: Arc<ProxyPolicy>,
-    pub hooks_admin: Arc<HooksAdmin>,
+    /// Set once hooks are loaded (in the background after start).
+    hooks_admin: Arc<OnceLock<Arc<HooksAdmin>>>,
+    pub readiness: Arc<Readiness>,
     /// Largest component a deploy may upload.
     pub max_component_bytes: usize,
     tenants: Arc<TenantCache>,
@@ -43,17 +48,29 @@ impl AppState {
         flows: Arc<Flows>,
         limiter: RateLimiter,
         proxy: ProxyPolicy,
-        hooks_admin: Arc<HooksAdmin>,
+        readiness: Arc<Readiness>,
         max_component_bytes: usize,
     ) -> Self {
         Self {
             flows,
             limiter: Arc::new(limiter),
             proxy: Arc::new(proxy),
-            hooks_admin,
+            hooks_admin: Arc::default(),
+            readiness,
             max_component_bytes,
             tenants: Arc::new(TenantCache::default()),
         }
+    }
+
+    /// Makes hook management available: called once, when hooks are loaded.
+    pub fn hooks_loaded(&self, admin: Arc<HooksAdmin>) {
+        let _ = self.hooks_admin.set(admin);
+        self.readiness.set_hooks_loaded();
+    }
+
+    /// Hook management, or 503 while hooks are still loading.
+    pub(crate) fn hooks_admin(&self) -> Result<&Arc<HooksAdmin>, ApiError> {
+        self.hooks_admin.get().ok_or(ApiError::NotReady)
     }
 
     async fn session(&self, tenant: &TenantId, client: &Client) -> Result<Session, ApiError> {
@@ -79,7 +96,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             tenant::resolve_tenant,
         ))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))

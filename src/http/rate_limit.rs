@@ -72,8 +72,12 @@ impl RateLimiter {
             hits.pop_front();
         }
         if hits.len() >= limit as usize {
-            let oldest = *hits.front().expect("limit reached means hits exist");
-            let wait = self.window.saturating_sub(now - oldest);
+            // Config validation refuses a limit of 0; should one get here anyway, nothing has
+            // been counted and the whole window is the wait (never a panic).
+            let wait = match hits.front() {
+                Some(oldest) => self.window.saturating_sub(now - *oldest),
+                None => self.window,
+            };
             return Err(ApiError::RateLimited {
                 limit,
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
@@ -119,5 +123,22 @@ mod tests {
         }
         assert!(limiter.check(Bucket::Login, b).is_ok());
         assert!(limiter.check(Bucket::Register, a).is_ok());
+    }
+
+    #[test]
+    fn a_zero_limit_refuses_without_panicking() {
+        let config = RateLimitConfig {
+            limits: crate::config::RateLimits {
+                verify_email: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let limiter = RateLimiter::new(&config);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(matches!(
+            limiter.check(Bucket::VerifyEmail, a),
+            Err(ApiError::RateLimited { limit: 0, .. })
+        ));
     }
 }

@@ -53,22 +53,31 @@ impl Process {
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let lines = Arc::clone(&log);
         let (address_tx, address_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[hookauth {pid}] {line}");
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = address_tx.send(rest.split_whitespace().next().unwrap().to_owned());
                 }
+                if line.contains("hooks loaded: ready") {
+                    let _ = ready_tx.send(());
+                }
                 lines.lock().unwrap().push(line);
             }
         });
-        let addr = match address_rx.recv_timeout(STARTUP) {
+        // The address comes as soon as the listener is bound; the ready line once hooks are
+        // loaded (events wait in the outbox meanwhile, but tests expect their hooks in place).
+        let started = address_rx
+            .recv_timeout(STARTUP)
+            .and_then(|addr| ready_rx.recv_timeout(STARTUP).map(|()| addr));
+        let addr = match started {
             Ok(addr) => addr,
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "the server printed no address ({e}); it logged:\n{}",
+                    "the server printed no address or never became ready ({e}); it logged:\n{}",
                     log.lock().unwrap().join("\n")
                 );
             }

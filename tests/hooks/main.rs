@@ -14,5 +14,5 @@ mod compile_limits;
 mod guests;
 mod hostile;
 mod loading;
-mod server;
 mod sandbox_caps;
+mod server;

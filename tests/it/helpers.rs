@@ -399,16 +399,19 @@ impl TestApp {
             registry.register(tenant, handler);
         }
         let clock_offset = Arc::new(AtomicI64::new(0));
-        let app = Application::build(
+        let mut app = Application::build(
             &config,
             Launch {
                 registry,
                 clock: Clock::Shifted(clock_offset.clone()),
                 deliver_events: options.deliver_events,
                 hook_env: options.hook_env,
+                hold_hooks: None,
             },
         )
         .await?;
+        // Tests start once hooks are loaded (tests/it/server_edge.rs covers serving before).
+        app.ready().await?;
         let addr = app.local_addr();
         let flows = app.flows();
         let (tx, rx) = oneshot::channel();

@@ -29,6 +29,7 @@ mod me;
 mod refresh_race;
 mod replicas;
 mod security;
+mod server_edge;
 mod server_process;
 mod sessions;
 mod tenant_hooks;

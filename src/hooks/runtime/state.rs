@@ -442,8 +442,14 @@ mod tests {
             tenant_net: None,
             config: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            ..Default::default()
         };
-        HookState::new(Arc::new(grants), 16 << 20, None)
+        HookState::new(
+            Arc::new(grants),
+            16 << 20,
+            None,
+            &crate::hooks::SandboxCaps::default(),
+        )
     }
 
     /// The wiring guests actually get: the WASI context `HookState::new` builds, driven

@@ -30,8 +30,8 @@ fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
     }
 }
 
-pub async fn list(State(app): State<AppState>, admin: HookAdmin) -> Json<Value> {
-    Json(json!(app.hooks_admin.list_hooks(&admin.tenant)))
+pub async fn list(State(app): State<AppState>, admin: HookAdmin) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(app.hooks_admin()?.list_hooks(&admin.tenant))))
 }
 
 pub async fn show(
@@ -40,7 +40,7 @@ pub async fn show(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let hook = app
-        .hooks_admin
+        .hooks_admin()?
         .hook(&admin.tenant, &param(&params, "name"))?;
     Ok(Json(json!(hook)))
 }
@@ -122,7 +122,7 @@ pub async fn deploy(
         )
     })?;
     let deployed = app
-        .hooks_admin
+        .hooks_admin()?
         .deploy(
             &admin.actor,
             &admin.tenant,
@@ -154,7 +154,7 @@ pub async fn patch(
 ) -> Result<Json<Value>, ApiError> {
     let patch = hook_patch(body.0.unwrap_or(Value::Null))?;
     let hook = app
-        .hooks_admin
+        .hooks_admin()?
         .patch_hook(&admin.actor, &admin.tenant, &param(&params, "name"), patch)
         .await?;
     Ok(Json(json!(hook)))
@@ -186,7 +186,7 @@ pub async fn remove(
     admin: HookAdmin,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    app.hooks_admin
+    app.hooks_admin()?
         .delete_hook(&admin.actor, &admin.tenant, &param(&params, "name"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -196,7 +196,7 @@ pub async fn list_secrets(
     State(app): State<AppState>,
     admin: HookAdmin,
 ) -> Result<Json<Value>, ApiError> {
-    let names = app.hooks_admin.secret_names(&admin.tenant).await?;
+    let names = app.hooks_admin()?.secret_names(&admin.tenant).await?;
     Ok(Json(Value::Array(
         names
             .into_iter()
@@ -221,7 +221,7 @@ pub async fn put_secret(
         .map(str::to_owned)
         .ok_or_else(|| unprocessable("invalid_body", "expected {\"value\": \"...\"}"))?;
     let created = app
-        .hooks_admin
+        .hooks_admin()?
         .put_secret(&admin.actor, &admin.tenant, &key, &value)
         .await?;
     let status = if created {
@@ -237,7 +237,7 @@ pub async fn delete_secret(
     admin: HookAdmin,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    app.hooks_admin
+    app.hooks_admin()?
         .delete_secret(&admin.actor, &admin.tenant, &param(&params, "key"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -255,7 +255,7 @@ pub async fn failures(
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(100).min(1000);
     Ok(Json(json!(
-        app.hooks_admin.failures(&admin.tenant, limit).await?
+        app.hooks_admin()?.failures(&admin.tenant, limit).await?
     )))
 }
 
@@ -265,7 +265,11 @@ pub async fn replay(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let id = param(&params, "id");
-    if app.hooks_admin.replay_failure(&admin.tenant, &id).await? {
+    if app
+        .hooks_admin()?
+        .replay_failure(&admin.tenant, &id)
+        .await?
+    {
         Ok(Json(
             json!({ "detail": format!("Event {id} queued for redelivery.") }),
         ))

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod email;
+pub mod health;
 mod hooks;
 mod me;
 mod sessions;

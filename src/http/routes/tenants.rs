@@ -35,12 +35,12 @@ pub async fn create(
             detail: "expected {\"id\": \"<tenant name>\"}".into(),
         })?;
     let tenant = tenant_id(raw)?;
-    let info = app.hooks_admin.create_tenant(&tenant).await?;
+    let info = app.hooks_admin()?.create_tenant(&tenant).await?;
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
 pub async fn list(State(app): State<AppState>, _: Operator) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(app.hooks_admin.list_tenants().await?)))
+    Ok(Json(json!(app.hooks_admin()?.list_tenants().await?)))
 }
 
 pub async fn remove(
@@ -49,7 +49,7 @@ pub async fn remove(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = tenant_id(params.get("id").map(String::as_str).unwrap_or_default())?;
-    app.hooks_admin.delete_tenant(&tenant).await?;
+    app.hooks_admin()?.delete_tenant(&tenant).await?;
     app.tenants.forget(&tenant);
     Ok(StatusCode::NO_CONTENT)
 }
