@@ -3,6 +3,12 @@
 
 #[path = "../common/hook_support.rs"]
 mod hook_support;
+#[allow(
+    dead_code,
+    reason = "these tests start one server and read only its address"
+)]
+#[path = "../common/process.rs"]
+mod process;
 #[path = "../common/shared.rs"]
 mod shared;
 mod support;

@@ -1,66 +1,31 @@
 //! The real `hookauth serve`: where it caches compiled hooks by default, and how it answers a
 //! tenant deploying a compile bomb.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::compile_limits::compile_bomb;
+use crate::process::{Process, hookauth};
 use crate::support::fixture;
 
 const OPERATOR: &str = "operator-token-0123456789abcdef0123456789";
 
-struct Server {
-    addr: String,
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path, env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookauth"));
-    cmd.current_dir(dir)
-        .env_remove("HOOKAUTH_TEST_POSTGRES_URL")
-        .env(
-            "HOOKAUTH_SECRET_KEY",
-            "test-secret-key-0123456789abcdef0123456789",
-        )
-        .env(
-            "HOOKAUTH_DATABASE_URL",
-            format!("sqlite://{}", dir.join("hookauth.db").display()),
-        )
-        .env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR)
-        .env("HOOKAUTH_LOG", "info");
+/// `hookauth serve` in `dir` on its own SQLite file, returned once it is ready (hooks loaded),
+/// since the management API answers 503 `not_ready` before that.
+fn serve(dir: &Path, env: &[(&str, &str)]) -> Process {
+    let mut cmd = hookauth(dir);
+    cmd.env(
+        "HOOKAUTH_DATABASE_URL",
+        format!("sqlite://{}", dir.join("hookauth.db").display()),
+    )
+    .env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hookauth starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        eprintln!("[hookauth] {line}");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("[hookauth] {line}");
-        }
-    });
-    Server { addr, child }
+    cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+    Process::spawn(cmd)
 }
 
 #[tokio::test]
