@@ -27,8 +27,7 @@ pub async fn logout(
             family_revoked_until: revoked_until,
         };
         let announce = logged_out(tenant, end.user_id, ctx);
-        flows.store.end_session(end, announce, now).await?;
-        return Ok(());
+        return ended(flows.store.end_session(end, announce, now).await?);
     }
     let token = input
         .refresh_token
@@ -46,8 +45,17 @@ pub async fn logout(
         family_revoked_until: revoked_until,
     };
     let announce = logged_out(tenant, end.user_id, ctx);
-    flows.store.end_session(end, announce, now).await?;
-    Ok(())
+    ended(flows.store.end_session(end, announce, now).await?)
+}
+
+/// A logout that lost a race with another using the same token answers as a second logout
+/// would: the token is spent (and `after_logout` was recorded once, by the winner).
+fn ended(ended: bool) -> Result<(), FlowError> {
+    if ended {
+        Ok(())
+    } else {
+        Err(FlowError::InvalidCredentials)
+    }
 }
 
 fn logged_out<'a>(tenant: &TenantId, user_id: UserId, ctx: &'a RequestContext) -> Announce<'a> {

@@ -170,19 +170,33 @@ impl Store {
     }
 
     /// Logout: blacklists the access token (if given) and the family, revokes the family's
-    /// refresh tokens, and records `announce` (`after_logout`).
+    /// refresh tokens, and records `announce` (`after_logout`). `false`, with nothing changed,
+    /// when another request already ended the session with the same token.
     pub async fn end_session(
         &self,
         end: SessionEnd<'_>,
         announce: Announce<'_>,
         now: UnixMillis,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
-        if let Some((jti, until)) = end.access_jti {
-            insert_revocation(&mut tx, &format!("jti:{jti}"), until).await?;
+        // Two logouts racing with one token both got past authentication; only the one that
+        // actually ends the session announces it (and the other is told the token is spent).
+        let ended = match end.access_jti {
+            Some((jti, until)) => insert_revocation(&mut tx, &format!("jti:{jti}"), until).await?,
+            None => false,
+        };
+        let flipped =
+            revoke_family_in(&mut tx, &end.family.to_string(), end.family_revoked_until).await?;
+        let ended = match end.access_jti {
+            Some(_) => ended,
+            None => flipped > 0,
+        };
+        if !ended {
+            tx.rollback().await?;
+            return Ok(false);
         }
-        revoke_family_in(&mut tx, &end.family.to_string(), end.family_revoked_until).await?;
-        self.commit_announcing(tx, Some(announce), now).await
+        self.commit_announcing(tx, Some(announce), now).await?;
+        Ok(true)
     }
 
     /// Live sessions, most recently used first.
@@ -295,8 +309,8 @@ pub(super) async fn insert_revocation(
     conn: &mut AnyConnection,
     key: &str,
     until: UnixMillis,
-) -> StoreResult<()> {
-    sqlx::query(
+) -> StoreResult<bool> {
+    let changed = sqlx::query(
         "INSERT INTO revocations (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) \
          DO UPDATE SET expires_at = excluded.expires_at \
          WHERE revocations.expires_at < excluded.expires_at",
@@ -304,8 +318,9 @@ pub(super) async fn insert_revocation(
     .bind(key)
     .bind(until)
     .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(changed > 0)
 }
 
 /// Revokes every refresh token of a family and blacklists the family for access tokens.
