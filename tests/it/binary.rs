@@ -161,6 +161,31 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
         "{log}"
     );
 
+    // What the sandbox cut is in the report too: a hook flooding the log (1,000 lines of
+    // 6,001 bytes) has all but the lines that fit the default 64 KiB budget counted as dropped.
+    let flood = dir.path().join("30-flood.wasm");
+    std::fs::write(&flood, crate::shared::fixture("log-flood")).unwrap();
+    let out = hookauth(dir.path())
+        .args(["hooks", "run", "--event", "after_register"])
+        .arg(&flood)
+        .output()
+        .unwrap();
+    let report = success_json(&out);
+    assert_eq!(report["result"], "ok", "{report}");
+    assert_eq!(
+        report["log_dropped_lines"].as_u64().unwrap(),
+        1000 - 65536 / 6001,
+        "{report}"
+    );
+    for counter in [
+        "outbound_refused_total",
+        "outbound_limited",
+        "stdio_dropped_lines",
+        "error_bytes_cut",
+    ] {
+        assert_eq!(report[counter], 0, "{counter}: {report}");
+    }
+
     let sneaky = dir.path().join("20-sneaky.wasm");
     std::fs::write(&sneaky, crate::shared::fixture("forbidden-imports")).unwrap();
     let out = hookauth(dir.path())

@@ -46,12 +46,25 @@ pub struct RunReport {
     pub result: String,
     pub fuel_used: u64,
     pub duration_ms: f64,
-    /// The largest linear memory the invocation reached (what `memory_mib` caps).
+    /// The largest linear memory the invocation reached.
     pub peak_memory_bytes: usize,
-    /// All of the instance's linear memories together (JS engines have two).
+    /// All of the instance's linear memories together (JS engines have two); `memory_mib`
+    /// caps this plus the instance's tables.
     pub linear_memory_bytes: usize,
     pub outbound_sent: Vec<String>,
+    /// The first few refused requests, with the reason.
     pub outbound_refused: Vec<String>,
+    /// Every refused request, counted.
+    pub outbound_refused_total: u64,
+    /// Requests refused, or response bodies cut, by an outbound cap (`outbound_max_*`).
+    pub outbound_limited: u32,
+    pub outbound_response_bytes: u64,
+    /// `log` lines dropped past `log_max_lines` / `log_max_bytes`.
+    pub log_dropped_lines: u32,
+    /// stdout/stderr lines dropped past the cap.
+    pub stdio_dropped_lines: usize,
+    /// Bytes cut from the hook's `err(...)` string past `error_max_bytes`.
+    pub error_bytes_cut: usize,
 }
 
 /// A scratch hooks directory with one hook, removed on drop.
@@ -219,6 +232,12 @@ async fn invoke_report(
         linear_memory_bytes: usage.linear_memory,
         outbound_sent: usage.outbound_sent,
         outbound_refused: usage.outbound_refused,
+        outbound_refused_total: usage.outbound_refused_total,
+        outbound_limited: usage.outbound_limited,
+        outbound_response_bytes: usage.outbound_response_bytes,
+        log_dropped_lines: usage.log_dropped_lines,
+        stdio_dropped_lines: usage.stdio_dropped_lines,
+        error_bytes_cut: usage.error_bytes_cut,
     })
 }
 

@@ -201,6 +201,7 @@ pub(crate) async fn run(
 
     let remaining = store.get_fuel().unwrap_or(0);
     let state = store.data_mut();
+    state.policy.collect_connect_refusals();
     let counters = &state.policy.counters;
     let mut usage = Usage {
         fuel_used: limits.fuel.saturating_sub(remaining),

@@ -114,6 +114,11 @@ pub struct OutboundCounters {
     pub over_hook_concurrent: AtomicU32,
     /// Response bodies cut because the invocation's response byte budget ran out.
     pub over_response_bytes: AtomicU32,
+    /// Tenant hooks: requests refused after the allow-list, when the name resolved to an
+    /// internal address (or to none), with the first [`REFUSED_SAMPLES`] reasons. Folded into
+    /// the policy's refusals when the invocation ends, so they are logged with the hook,
+    /// tenant and event like every other refusal.
+    connect_refused: std::sync::Mutex<(u64, Vec<String>)>,
 }
 
 impl OutboundCounters {
@@ -181,6 +186,23 @@ impl OutboundPolicy {
         if self.refused.len() < REFUSED_SAMPLES {
             self.refused.push(cut_sample(line));
         }
+    }
+
+    /// Adds the requests refused at connect time (see [`OutboundCounters`]) to the refusals;
+    /// called once the invocation is over.
+    pub fn collect_connect_refusals(&mut self) {
+        let (total, samples) = std::mem::take(
+            &mut *self
+                .counters
+                .connect_refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let extra = total.saturating_sub(samples.len() as u64);
+        for sample in samples {
+            self.refuse(sample);
+        }
+        self.refused_total += extra;
     }
 }
 
@@ -258,7 +280,7 @@ impl WasiHttpHooks for OutboundPolicy {
             use http_body_util::BodyExt;
             let (response, io): (http::Response<WasiBody>, IoFuture) = match (net, target) {
                 (Some(net), Some(target)) => {
-                    let (response, io) = net.send(target, request, options).await?;
+                    let (response, io) = net.send(target, request, options, &counters).await?;
                     (response, Box::new(io))
                 }
                 _ => {
@@ -603,6 +625,7 @@ impl TenantNet {
         target: Target,
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
+        counters: &OutboundCounters,
     ) -> Result<(http::Response<WasiBody>, ConnectionDriver), HttpError> {
         use http_body_util::BodyExt;
         use wasmtime_wasi_http::io::TokioIo;
@@ -610,7 +633,15 @@ impl TenantNet {
         let addr = match self.resolve(&target).await {
             Ok(addr) => addr,
             Err(reason) => {
-                tracing::warn!(target: "hookauth::hook", %reason, "outbound request refused");
+                let mut refused = counters
+                    .connect_refused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                refused.0 += 1;
+                if refused.1.len() < REFUSED_SAMPLES {
+                    let line = format!("{} {}: {reason}", request.method(), request.uri());
+                    refused.1.push(cut_sample(line));
+                }
                 return Err(HttpError::HttpRequestDenied);
             }
         };
@@ -778,6 +809,51 @@ mod tests {
             .check_uri(&"http://127.0.0.1:9100/".parse().unwrap())
             .unwrap();
         assert!(exact.resolve(&target).await.is_ok());
+    }
+
+    /// A name the pattern lets through but that resolves to loopback is refused at connect
+    /// time, inside the request's future; the refusal still reaches the policy's record, so
+    /// it is logged with the hook, tenant and event like a refusal by the pattern.
+    #[tokio::test]
+    async fn a_refusal_at_connect_time_is_recorded_with_the_others() {
+        use http_body_util::BodyExt;
+        let net = Arc::new(TenantNet::new(vec![HostPattern::parse("*").unwrap()]));
+        let caps = OutboundCaps {
+            requests: 4,
+            concurrent: 4,
+            response_bytes: 1024,
+            hook: Arc::new(Semaphore::new(4)),
+        };
+        let mut policy = OutboundPolicy::new(Arc::from(Vec::new()), Some(net), caps);
+        let request = || {
+            let body = http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            http::Request::builder()
+                .uri("http://localhost:9/send")
+                .body(body)
+                .unwrap()
+        };
+        for _ in 0..2 {
+            let sent = policy.send_request(request(), None, Box::new(async { Ok(()) }));
+            let result = std::pin::Pin::from(sent).await;
+            assert!(matches!(result, Err(HttpError::HttpRequestDenied)));
+        }
+        assert_eq!(
+            policy.refused_total, 0,
+            "not known before the invocation ends"
+        );
+        policy.collect_connect_refusals();
+        assert_eq!(policy.refused_total, 2);
+        assert_eq!(policy.refused.len(), 2);
+        assert!(
+            policy.refused[0].contains("localhost:9")
+                && policy.refused[0].contains("internal address"),
+            "{:?}",
+            policy.refused
+        );
+        policy.collect_connect_refusals();
+        assert_eq!(policy.refused_total, 2, "collected once");
     }
 
     fn allowed(list: &[&str]) -> Vec<AllowedHost> {
