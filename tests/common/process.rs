@@ -1,7 +1,7 @@
-//! The real `hookauth` binary as a child process, for tests/it and tests/guests: the one place
-//! that builds its command line (test secret key, cheap hashing), reads its log and parses its
-//! "listening on" line. Every wait has a deadline, so a server that hangs fails the test
-//! instead of blocking it.
+//! The real `hookauth` binary as a child process, for tests/it, tests/guests and tests/hooks:
+//! the one place that builds its command line (test secret key, cheap hashing), reads its log
+//! and parses its "listening on" line. Every wait has a deadline, so a server that hangs fails
+//! the test instead of blocking it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -9,6 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+#[allow(dead_code, reason = "tests/hooks registers no users")]
 pub const PASSWORD: &str = "correct-horse-battery";
 pub const SECRET: &str = "test-secret-key-0123456789abcdef0123456789";
 
@@ -96,6 +97,7 @@ impl Process {
 
     /// Waits (up to `within`) for a log line containing every one of `needles`, and returns
     /// it.
+    #[allow(dead_code, reason = "tests/hooks waits only for the ready line")]
     pub async fn wait_for_line(&self, needles: &[&str], within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {

@@ -3,10 +3,6 @@
 
 #[path = "../common/hook_support.rs"]
 mod hook_support;
-#[allow(
-    dead_code,
-    reason = "these tests start one server and read only its address"
-)]
 #[path = "../common/process.rs"]
 mod process;
 #[path = "../common/shared.rs"]

