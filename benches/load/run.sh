@@ -5,6 +5,7 @@
 # usage: benches/load/run.sh sqlite|postgres [DURATION]      (default 10s)
 #   postgres uses $HOOKAUTH_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 #   and creates a fresh database in it.
+# HOOKAUTH_BIN=PATH runs that binary instead of building this tree.
 # Needs wrk (apt-get install wrk), curl and python3. Results: $BENCH_OUT (default
 # target/bench-load/<backend>), then a table on stdout.
 set -euo pipefail
@@ -40,8 +41,13 @@ export HOOKAUTH_LOG=warn
 export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=bench-password-123
 BASE="http://127.0.0.1:$PORT"
 
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-"$ROOT/target/release/hookauth" serve --bind "127.0.0.1:$PORT" > "$SCRATCH/server.log" 2>&1 &
+# HOOKAUTH_BIN: a prebuilt binary (e.g. an older build, for a same-session comparison).
+BIN="${HOOKAUTH_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+  BIN="$ROOT/target/release/hookauth"
+fi
+"$BIN" serve --bind "127.0.0.1:$PORT" > "$SCRATCH/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
 for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
