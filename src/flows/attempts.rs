@@ -10,7 +10,7 @@ use crate::domain::{Password, TenantId};
 pub(super) enum Attempt {
     Match,
     Mismatch,
-    /// Locked, or the allowed attempts are already in flight: the hash was not consulted.
+    /// Locked (also after waiting for the attempts in flight): the hash was not consulted.
     Refused,
 }
 
@@ -39,18 +39,43 @@ impl Flows {
         }
     }
 
-    /// `false`: refuse without verifying (and without changing the count or the lock).
+    /// Reserves an attempt; `false`: refuse without verifying (and without changing the
+    /// count or the lock). An account that is not locked but has its allowed attempts in
+    /// flight (several correct logins at once, say) waits for them instead of refusing a
+    /// correct password: each resolves within one hash, freeing its reservation or, as the
+    /// last allowed failure, setting the lock. A locked account is refused at once, so a lock
+    /// costs an attacker nothing new and is never moved.
     pub(super) async fn reserve_attempt(
         &self,
         tenant: &TenantId,
         key: &str,
     ) -> Result<bool, FlowError> {
-        match self.settings.lockout {
-            Some(policy) => Ok(self
+        /// Pauses between tries; the last repeats until the deadline.
+        const BACKOFF_MS: [u64; 6] = [10, 20, 40, 80, 160, 250];
+        /// Longer than a queue of hashes on a busy machine: a guard, not a target.
+        const GIVE_UP_MS: u64 = 10_000;
+        let Some(policy) = self.settings.lockout else {
+            return Ok(true);
+        };
+        let mut waited = 0;
+        let mut step = 0;
+        loop {
+            let now = self.clock.now_millis();
+            if self
                 .store
-                .reserve_login_attempt(tenant, key, policy, self.clock.now_millis())
-                .await?),
-            None => Ok(true),
+                .reserve_login_attempt(tenant, key, policy, now)
+                .await?
+            {
+                return Ok(true);
+            }
+            let (_, locked) = self.store.login_attempts(tenant, key, now).await?;
+            if locked || waited >= GIVE_UP_MS {
+                return Ok(false);
+            }
+            let pause = BACKOFF_MS[step.min(BACKOFF_MS.len() - 1)];
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            waited += pause;
+            step += 1;
         }
     }
 

@@ -30,8 +30,8 @@ pub async fn login(
     }
     // Reserved before anything is verified, so parallel guesses cannot all reach the hash.
     if !flows.reserve_attempt(tenant, &key).await? {
-        // Locked (or the allowed attempts are in flight): the same answer and cost as a wrong
-        // password, and nothing recorded, so guessing during a lock does not extend it.
+        // Locked: the same answer and cost as a wrong password, and nothing recorded, so
+        // guessing during a lock does not extend it.
         flows.verify_dummy(input.password).await?;
         return Err(FlowError::InvalidCredentials);
     }

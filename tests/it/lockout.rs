@@ -16,6 +16,7 @@ on_both_backends!(
     a_lock_expires_after_its_duration,
     lockout_counts_per_tenant,
     parallel_guesses_reach_the_hash_at_most_max_attempts_times,
+    parallel_correct_logins_all_succeed,
     change_password_and_delete_me_count_towards_the_lockout,
     a_locked_account_cannot_be_guessed_through_change_password_or_delete_me,
     a_password_reset_lifts_the_lock,
@@ -188,6 +189,31 @@ async fn parallel_guesses_reach_the_hash_at_most_max_attempts_times(backend: Bac
     assert_eq!(attempts(&app, email).await, (5, true));
     let (status, body) = right_login(&app, email).await;
     assert_unauthorized(status, &body);
+}
+
+/// Twelve correct logins at once (workers sharing a service account): the reservation that
+/// stops parallel guesses must not refuse a correct password because other attempts are in
+/// flight. Those wait for their turn instead, and none is counted as a failure.
+async fn parallel_correct_logins_all_succeed(backend: Backend) {
+    let options = Options::default()
+        .env("HOOKAUTH_PASSWORD__ARGON2_MEMORY_KIB", "19456")
+        .env("HOOKAUTH_PASSWORD__ARGON2_ITERATIONS", "2");
+    let app = TestApp::spawn_with(backend, options).await;
+    let email = "workers@example.com";
+    app.register(email).await;
+    let checks = app.flows.password_checks();
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (http, url) = (app.http().clone(), app.url("/login"));
+        let body = json!({"email": email, "password": PASSWORD});
+        logins.spawn(async move { send(&http, Method::POST, url, None, Some(body)).await });
+    }
+    while let Some(answer) = logins.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(app.flows.password_checks() - checks, 12);
+    assert_eq!(attempts(&app, email).await, (0, false));
 }
 
 async fn change_password(app: &TestApp, access: &str, current: &str) -> (StatusCode, Value) {
