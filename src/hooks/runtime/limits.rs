@@ -81,6 +81,9 @@ pub struct SandboxCaps {
     pub outbound_concurrent: u32,
     /// Outbound requests of one hook in flight at once, over all of its invocations: what stops
     /// many concurrent invocations of a hostile hook from multiplying the per-invocation cap.
+    /// A request past it is refused at once (connection-limit-reached), so it must stay above
+    /// what an honest hook's concurrent deliveries need: each delivery lane of the hook
+    /// (`delivery.hook_concurrency`, 64 on 2 cores) usually holds one request.
     pub outbound_concurrent_per_hook: u32,
     /// Response body bytes one invocation may read over all of its requests.
     pub outbound_response_bytes: u64,
@@ -99,7 +102,7 @@ pub struct SandboxCaps {
 
 pub const DEFAULT_OUTBOUND_REQUESTS: u32 = 16;
 pub const DEFAULT_OUTBOUND_CONCURRENT: u32 = 4;
-pub const DEFAULT_OUTBOUND_CONCURRENT_PER_HOOK: u32 = 16;
+pub const DEFAULT_OUTBOUND_CONCURRENT_PER_HOOK: u32 = 256;
 pub const DEFAULT_OUTBOUND_RESPONSE_BYTES: u64 = 4 << 20;
 pub const DEFAULT_LOG_BYTES: usize = 64 << 10;
 pub const DEFAULT_ERROR_BYTES: usize = 2048;
@@ -205,6 +208,12 @@ impl SandboxCaps {
             256,
             MAX_RESOURCES,
         );
+        if self.outbound_concurrent_per_hook < self.outbound_concurrent {
+            bad.push(format!(
+                "hooks.outbound_max_concurrent_per_hook = {} is below hooks.outbound_max_concurrent = {}",
+                self.outbound_concurrent_per_hook, self.outbound_concurrent
+            ));
+        }
         if bad.is_empty() { Ok(()) } else { Err(bad) }
     }
 }
@@ -227,5 +236,15 @@ mod caps_tests {
             resources: 0,
         };
         assert_eq!(zero.check().unwrap_err().len(), 8);
+        // One invocation alone must fit the hook's share.
+        let narrow = SandboxCaps {
+            outbound_concurrent_per_hook: 2,
+            ..SandboxCaps::default()
+        };
+        let bad = narrow.check().unwrap_err();
+        assert!(
+            bad.len() == 1 && bad[0].contains("outbound_max_concurrent_per_hook"),
+            "{bad:?}"
+        );
     }
 }
