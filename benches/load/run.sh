@@ -5,7 +5,7 @@
 # usage: benches/load/run.sh sqlite|postgres [DURATION]      (default 10s)
 #   postgres uses $HOOKAUTH_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 #   and creates a fresh database in it.
-# HOOKAUTH_BIN=PATH runs that binary instead of building this tree.
+# BENCH_BIN=PATH runs that binary instead of building this tree.
 # Needs wrk (apt-get install wrk), curl and python3. Results: $BENCH_OUT (default
 # target/bench-load/<backend>), then a table on stdout.
 set -euo pipefail
@@ -41,8 +41,8 @@ export HOOKAUTH_LOG=warn
 export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=bench-password-123
 BASE="http://127.0.0.1:$PORT"
 
-# HOOKAUTH_BIN: a prebuilt binary (e.g. an older build, for a same-session comparison).
-BIN="${HOOKAUTH_BIN:-}"
+# BENCH_BIN: a prebuilt binary (e.g. an older build, for a same-session comparison).
+BIN="${BENCH_BIN:-}"
 if [ -z "$BIN" ]; then
   cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
   BIN="$ROOT/target/release/hookauth"
