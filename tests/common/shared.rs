@@ -11,6 +11,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The operator token the servers under test are started with (`HOOKAUTH_OPERATOR_TOKEN`).
+#[allow(
+    dead_code,
+    reason = "tests/guests deploys no hooks through the management API"
+)]
+pub const OPERATOR: &str = "operator-token-0123456789abcdef0123456789";
+
 /// A WAT fixture from tests/fixtures/hooks, as a binary component.
 #[allow(
     dead_code,

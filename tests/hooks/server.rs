@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 
 use crate::compile_limits::compile_bomb;
 use crate::process::{Process, hookauth};
+use crate::shared::OPERATOR;
 use crate::support::fixture;
-
-const OPERATOR: &str = "operator-token-0123456789abcdef0123456789";
 
 /// `hookauth serve` in `dir` on its own SQLite file, returned once it is ready (hooks loaded),
 /// since the management API answers 503 `not_ready` before that.

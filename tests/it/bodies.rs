@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::helpers::{Backend, Options, PASSWORD, TestApp};
 
-const OPERATOR: &str = "operator-token-bodies-0123456789abcdef01234";
+use crate::shared::OPERATOR;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Caller {

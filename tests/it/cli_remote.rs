@@ -13,7 +13,7 @@ use crate::helpers::{PASSWORD, send};
 use crate::process::{Process, hookauth};
 use crate::shared::guest;
 
-const OPERATOR_TOKEN: &str = "operator-token-0123456789abcdef0123456789";
+use crate::shared::OPERATOR;
 
 /// The server binary on a fresh SQLite file, its stderr collected line by line.
 struct Server {
@@ -52,7 +52,7 @@ impl Server {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = hookauth(dir.path());
-        cmd.env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        cmd.env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR)
             .args(["serve", "--bind", "127.0.0.1:0"]);
         let process = Process::spawn(cmd);
         Self {
@@ -134,13 +134,9 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
         "{err}"
     );
     assert!(!err.contains("not-the-token"), "the token is never echoed");
-    let out = stdout(&cli(
-        &server,
-        Some(OPERATOR_TOKEN),
-        &["tenant", "create", "acme"],
-    ));
+    let out = stdout(&cli(&server, Some(OPERATOR), &["tenant", "create", "acme"]));
     assert!(out.contains("tenant acme created"), "{out}");
-    let tenants = stdout(&cli(&server, Some(OPERATOR_TOKEN), &["tenant", "list"]));
+    let tenants = stdout(&cli(&server, Some(OPERATOR), &["tenant", "list"]));
     assert!(tenants.contains("\"acme\""), "{tenants}");
 
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -165,25 +161,25 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
             ],
         )
     };
-    let out = deploy(OPERATOR_TOKEN);
+    let out = deploy(OPERATOR);
     let hook: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(hook["name"], "audit");
     assert_eq!(hook["sha256"], sha256.as_str());
     assert!(String::from_utf8_lossy(&out.stderr).contains("hook audit deployed in tenant acme"));
-    let out = deploy(OPERATOR_TOKEN);
+    let out = deploy(OPERATOR);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("hook audit replaced in tenant acme"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let listed = list_hooks(&server, OPERATOR_TOKEN, "acme");
+    let listed = list_hooks(&server, OPERATOR, "acme");
     let ours: Vec<&Value> = listed.iter().filter(|h| h["name"] == "audit").collect();
     assert_eq!(ours.len(), 1, "{listed:?}");
     assert_eq!(ours[0]["source"], "api");
     assert_eq!(ours[0]["sha256"], sha256.as_str());
     // The default tenant has none of acme's hooks.
-    let default = list_hooks(&server, OPERATOR_TOKEN, "default");
+    let default = list_hooks(&server, OPERATOR, "default");
     assert!(default.iter().all(|h| h["name"] != "audit"), "{default:?}");
 
     // The deployed hook runs for acme's events.
@@ -206,7 +202,7 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
     std::fs::write(&junk, b"not a component").unwrap();
     let err = failure(&cli(
         &server,
-        Some(OPERATOR_TOKEN),
+        Some(OPERATOR),
         &[
             "hooks",
             "deploy",
@@ -218,7 +214,7 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
         ],
     ));
     assert!(err.contains("HTTP 422"), "{err}");
-    let listed = list_hooks(&server, OPERATOR_TOKEN, "acme");
+    let listed = list_hooks(&server, OPERATOR, "acme");
     assert!(
         listed
             .iter()
@@ -230,7 +226,7 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
     std::fs::write(&bad, "[1, 2]").unwrap();
     let err = failure(&cli(
         &server,
-        Some(OPERATOR_TOKEN),
+        Some(OPERATOR),
         &[
             "hooks",
             "deploy",
@@ -248,22 +244,18 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
     // Removing: once, then it is gone.
     let out = stdout(&cli(
         &server,
-        Some(OPERATOR_TOKEN),
+        Some(OPERATOR),
         &["hooks", "rm", "audit", "--tenant", "acme"],
     ));
     assert!(out.contains("hook audit removed from tenant acme"));
     let err = failure(&cli(
         &server,
-        Some(OPERATOR_TOKEN),
+        Some(OPERATOR),
         &["hooks", "rm", "audit", "--tenant", "acme"],
     ));
     assert!(err.contains("HTTP 404"), "{err}");
 
-    let out = stdout(&cli(
-        &server,
-        Some(OPERATOR_TOKEN),
-        &["tenant", "delete", "acme"],
-    ));
+    let out = stdout(&cli(&server, Some(OPERATOR), &["tenant", "delete", "acme"]));
     assert!(out.contains("tenant acme deleted"));
     let (status, _) = send(
         &http,
@@ -280,11 +272,7 @@ async fn operators_and_tenant_admins_manage_hooks_from_the_command_line() {
 async fn a_tenant_admin_token_deploys_only_to_its_own_tenant_and_users_cannot() {
     let server = Server::start();
     for t in ["acme", "globex"] {
-        stdout(&cli(
-            &server,
-            Some(OPERATOR_TOKEN),
-            &["tenant", "create", t],
-        ));
+        stdout(&cli(&server, Some(OPERATOR), &["tenant", "create", t]));
     }
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = |path: &str| format!("{}{path}", server.url);
@@ -355,7 +343,7 @@ async fn a_tenant_admin_token_deploys_only_to_its_own_tenant_and_users_cannot() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let listed = |t: &str| list_hooks(&server, OPERATOR_TOKEN, t);
+    let listed = |t: &str| list_hooks(&server, OPERATOR, t);
     assert!(listed("acme").iter().any(|h| h["name"] == "audit"));
     assert!(listed("globex").iter().all(|h| h["name"] != "audit"));
     // The admin's own token lists its tenant's hooks too.

@@ -46,7 +46,7 @@ fn config(database_url: &str, extra: &[(&str, &str)]) -> Config {
     .expect("test config is valid")
 }
 
-const OPERATOR: &str = "operator-token-0123456789abcdef0123456789";
+use crate::shared::OPERATOR;
 
 /// A running server on a fresh SQLite file, stopped by the returned sender.
 struct Server {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Options, PASSWORD, TestApp, send};
 
-pub const OPERATOR: &str = "operator-token-0123456789abcdef0123456789";
+pub use crate::shared::OPERATOR;
 
 /// Options with the operator token and tenant hooks allowed to reach `sink_port` on loopback.
 pub fn options(sink_port: u16) -> Options {
