@@ -4,6 +4,7 @@
 //! error or its output is cut with a marker; the host never traps, and reports it once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hookauth::hooks::{FailureKind, HookHost, SandboxCaps};
 
@@ -67,15 +68,58 @@ async fn one_invocation_cannot_open_more_than_its_outbound_caps() {
     );
 }
 
+/// Connections an API has seen: open now, the most open at once, and in all.
+#[derive(Default)]
+struct Open {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+    total: AtomicUsize,
+}
+
+/// An API on loopback that accepts connections and never answers: every request holds its
+/// connection until the client closes it (its invocation ended).
+async fn silent_api() -> (u16, Arc<Open>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let open: Arc<Open> = Arc::default();
+    let count = Arc::clone(&open);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.total.fetch_add(1, Ordering::SeqCst);
+            let now = count.now.fetch_add(1, Ordering::SeqCst) + 1;
+            count.peak.fetch_max(now, Ordering::SeqCst);
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                // Read (and ignore) the request until the client closes the connection.
+                let mut buf = [0u8; 1024];
+                while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                count.now.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, open)
+}
+
+/// Eight invocations of one hook each send a request (the guest waits for each response
+/// before its next), which the API never answers: eight connections at once without a
+/// per-hook cap. The hook's share of four keeps it to four at once; the other requests wait
+/// for the share instead of failing, and go out only if a holder's invocation ends before
+/// their own deadline.
 #[tokio::test]
-async fn concurrent_invocations_of_one_hook_share_its_connection_cap() {
-    let sink = Sink::start().await;
-    let dir = flood_dir(sink.port);
+async fn concurrent_invocations_of_one_hook_queue_for_its_connection_share() {
+    let (port, open) = silent_api().await;
+    let dir = HookDir::new()
+        .hook("flood", &outbound_flood(port))
+        .manifest(&format!(
+            "[hooks.flood]\nallowed_hosts = [\"127.0.0.1:{port}\"]\ntimeout_ms = 1500\n"
+        ));
     let mut settings = dir.settings();
-    settings.caps.outbound_concurrent_per_hook = 2;
+    let share = SandboxCaps::default().outbound_concurrent as usize;
+    settings.caps.outbound_concurrent_per_hook = share as u32;
     let host = HookHost::load(&settings).await.unwrap();
     let hook = Arc::clone(&host.hooks()[0]);
-    let runs: Vec<_> = (0..4)
+    let runs: Vec<_> = (0..8)
         .map(|_| {
             let hook = Arc::clone(&hook);
             tokio::spawn(async move { hook.invoke(&after_register()).await })
@@ -84,15 +128,29 @@ async fn concurrent_invocations_of_one_hook_share_its_connection_cap() {
     let mut sent = 0;
     for run in runs {
         let failure = run.await.unwrap().unwrap_err();
-        assert_eq!(guest_error(&failure), "connection-limit-reached");
+        // Waiting, not refused: no response ever came, so the deadline ended it.
+        assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
         sent += failure.usage.outbound_sent.len();
     }
-    // Each invocation keeps its responses open until it ends and the hook may hold 2 at once,
-    // so whatever the interleaving, at most 2 get through before the first of them ends: at
-    // most 2 × 4 in all. The per-invocation cap alone (4) would let 16 through.
-    assert_eq!(sink.connections(), sent);
-    assert!(sent <= 8, "{sent}");
-    assert!(sent >= 1);
+    assert_eq!(sent, 8, "each invocation sent its first request");
+    let peak = open.peak.load(Ordering::SeqCst);
+    assert!(
+        (1..=share).contains(&peak),
+        "{peak} connections at once for a share of {share}"
+    );
+    // The share is free again once the invocations are over: four more connect at once.
+    let before = open.total.load(Ordering::SeqCst);
+    let runs: Vec<_> = (0..share)
+        .map(|_| {
+            let hook = Arc::clone(&hook);
+            tokio::spawn(async move { hook.invoke(&after_register()).await })
+        })
+        .collect();
+    for run in runs {
+        let failure = run.await.unwrap().unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
+    }
+    assert_eq!(open.total.load(Ordering::SeqCst) - before, share);
 }
 
 #[tokio::test]

@@ -284,8 +284,8 @@ fn forward_output(state: &mut HookState, log: Option<&LogContext>, usage: &mut U
         tracing::warn!(target: "hookauth::hook", hook, tenant, event, event_id,
             over_requests = c.over_requests.load(Relaxed),
             over_concurrent = c.over_concurrent.load(Relaxed),
-            over_hook_concurrent = c.over_hook_concurrent.load(Relaxed),
             over_response_bytes = c.over_response_bytes.load(Relaxed),
+            waited_for_hook = c.waited_for_hook.load(Relaxed),
             "outbound requests limited");
     }
 }

@@ -81,9 +81,9 @@ pub struct SandboxCaps {
     pub outbound_concurrent: u32,
     /// Outbound requests of one hook in flight at once, over all of its invocations: what stops
     /// many concurrent invocations of a hostile hook from multiplying the per-invocation cap.
-    /// A request past it is refused at once (connection-limit-reached), so it must stay above
-    /// what an honest hook's concurrent deliveries need: each delivery lane of the hook
-    /// (`delivery.hook_concurrency`, 64 on 2 cores) usually holds one request.
+    /// A request past it waits for a slot (within its invocation's deadline) rather than
+    /// failing, so honest concurrent deliveries of a busy hook queue; keep it above the
+    /// hook's delivery lanes (`delivery.hook_concurrency`, 64 on 2 cores) for throughput.
     pub outbound_concurrent_per_hook: u32,
     /// Response body bytes one invocation may read over all of its requests.
     pub outbound_response_bytes: u64,

@@ -110,8 +110,10 @@ pub struct OutboundCounters {
     pub over_requests: AtomicU32,
     /// Requests refused because the invocation had its maximum in flight.
     pub over_concurrent: AtomicU32,
-    /// Requests refused because the hook had its maximum in flight over all invocations.
-    pub over_hook_concurrent: AtomicU32,
+    /// Requests that had to wait because the hook had its maximum in flight over all
+    /// invocations (they go out when one of those ends, or die with the invocation's
+    /// deadline). Not a refusal, so not in [`Self::limited`].
+    pub waited_for_hook: AtomicU32,
     /// Response bodies cut because the invocation's response byte budget ran out.
     pub over_response_bytes: AtomicU32,
     /// Tenant hooks: requests refused after the allow-list, when the name resolved to an
@@ -126,7 +128,6 @@ impl OutboundCounters {
     pub fn limited(&self) -> u32 {
         self.over_requests.load(Ordering::Relaxed)
             + self.over_concurrent.load(Ordering::Relaxed)
-            + self.over_hook_concurrent.load(Ordering::Relaxed)
             + self.over_response_bytes.load(Ordering::Relaxed)
     }
 }
@@ -265,12 +266,17 @@ impl WasiHttpHooks for OutboundPolicy {
                 .fetch_add(1, Ordering::Relaxed);
             return denied(HttpError::ConnectionLimitReached);
         };
-        let Ok(hooks) = Arc::clone(&self.hook).try_acquire_owned() else {
+        // The hook's share is waited for, not refused: honest invocations of a busy hook
+        // queue for a connection, and a hostile one still holds no more than the share.
+        // One invocation alone cannot wait on itself: the share is at least the
+        // per-invocation cap (checked with the config), which refuses first.
+        let hook_permit = Arc::clone(&self.hook).try_acquire_owned().ok();
+        if hook_permit.is_none() {
             self.counters
-                .over_hook_concurrent
+                .waited_for_hook
                 .fetch_add(1, Ordering::Relaxed);
-            return denied(HttpError::ConnectionLimitReached);
-        };
+        }
+        let hook_share = Arc::clone(&self.hook);
         self.sent
             .push(cut_sample(format!("{} {uri}", request.method())));
         let counters = Arc::clone(&self.counters);
@@ -278,6 +284,14 @@ impl WasiHttpHooks for OutboundPolicy {
         let net = self.tenant.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
+            let hooks = match hook_permit {
+                Some(permit) => permit,
+                // Dropped with the invocation (its deadline included) while waiting.
+                None => hook_share
+                    .acquire_owned()
+                    .await
+                    .map_err(|_closed| HttpError::ConnectionLimitReached)?,
+            };
             let (response, io): (http::Response<WasiBody>, IoFuture) = match (net, target) {
                 (Some(net), Some(target)) => {
                     let (response, io) = net.send(target, request, options, &counters).await?;
