@@ -183,10 +183,7 @@ impl OutboundPolicy {
     }
 
     fn refuse(&mut self, line: String) {
-        self.refused_total += 1;
-        if self.refused.len() < REFUSED_SAMPLES {
-            self.refused.push(cut_sample(line));
-        }
+        record_refusal(&mut self.refused_total, &mut self.refused, line);
     }
 
     /// Adds the requests refused at connect time (see [`OutboundCounters`]) to the refusals;
@@ -199,11 +196,17 @@ impl OutboundPolicy {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        let extra = total.saturating_sub(samples.len() as u64);
-        for sample in samples {
-            self.refuse(sample);
-        }
-        self.refused_total += extra;
+        self.refused_total += total;
+        let room = REFUSED_SAMPLES.saturating_sub(self.refused.len());
+        self.refused.extend(samples.into_iter().take(room));
+    }
+}
+
+/// Counts a refused request and keeps its reason while fewer than [`REFUSED_SAMPLES`] are kept.
+fn record_refusal(total: &mut u64, samples: &mut Vec<String>, line: String) {
+    *total += 1;
+    if samples.len() < REFUSED_SAMPLES {
+        samples.push(cut_sample(line));
     }
 }
 
@@ -651,11 +654,9 @@ impl TenantNet {
                     .connect_refused
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                refused.0 += 1;
-                if refused.1.len() < REFUSED_SAMPLES {
-                    let line = format!("{} {}: {reason}", request.method(), request.uri());
-                    refused.1.push(cut_sample(line));
-                }
+                let (total, samples) = &mut *refused;
+                let line = format!("{} {}: {reason}", request.method(), request.uri());
+                record_refusal(total, samples, line);
                 return Err(HttpError::HttpRequestDenied);
             }
         };
