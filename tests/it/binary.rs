@@ -116,6 +116,15 @@ fn configuration_errors_name_the_problem() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
 }
 
+/// `hookauth hooks run --event EVENT FILE` in `dir`.
+fn hooks_run(dir: &std::path::Path, event: &str, file: &std::path::Path) -> std::process::Output {
+    hookauth(dir)
+        .args(["hooks", "run", "--event", event])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,11 +151,7 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
             .contains(&json!("hookauth:hooks/host@0.1.0"))
     );
 
-    let out = hookauth(dir.path())
-        .args(["hooks", "run", "--event", "after_login"])
-        .arg(&audit)
-        .output()
-        .unwrap();
+    let out = hooks_run(dir.path(), "after_login", &audit);
     let report = success_json(&out);
     assert_eq!(report["result"], "ok");
     assert!(report["fuel_used"].as_u64().unwrap() > 0);
@@ -165,11 +170,7 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
     // 6,001 bytes) has all but the lines that fit the default 64 KiB budget counted as dropped.
     let flood = dir.path().join("30-flood.wasm");
     std::fs::write(&flood, crate::shared::fixture("log-flood")).unwrap();
-    let out = hookauth(dir.path())
-        .args(["hooks", "run", "--event", "after_register"])
-        .arg(&flood)
-        .output()
-        .unwrap();
+    let out = hooks_run(dir.path(), "after_register", &flood);
     let report = success_json(&out);
     assert_eq!(report["result"], "ok", "{report}");
     assert_eq!(

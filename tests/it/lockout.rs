@@ -159,26 +159,40 @@ async fn lockout_counts_per_tenant(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// Twelve wrong passwords at once: at most five are checked against the hash (the issue saw
-/// all twelve), and the account ends locked.
-async fn parallel_guesses_reach_the_hash_at_most_max_attempts_times(backend: Backend) {
-    // Production-strength hashing: each verification takes long enough that, without a
-    // reservation, every request passes the lock check before the first failure is recorded.
+/// A server with production-strength hashing: each verification takes long enough that,
+/// without a reservation, every parallel request passes the lock check before the first
+/// failure is recorded.
+async fn slow_hashing(backend: Backend) -> TestApp {
     let options = Options::default()
         .env("HOOKAUTH_PASSWORD__ARGON2_MEMORY_KIB", "19456")
         .env("HOOKAUTH_PASSWORD__ARGON2_ITERATIONS", "2");
-    let app = TestApp::spawn_with(backend, options).await;
+    TestApp::spawn_with(backend, options).await
+}
+
+/// POST /login once per password, all at once, each on its own request; the answers.
+async fn parallel_logins(
+    app: &TestApp,
+    email: &str,
+    passwords: Vec<String>,
+) -> Vec<(StatusCode, Value)> {
+    let mut logins = tokio::task::JoinSet::new();
+    for password in passwords {
+        let (http, url) = (app.http().clone(), app.url("/login"));
+        let body = json!({"email": email, "password": password});
+        logins.spawn(async move { send(&http, Method::POST, url, None, Some(body)).await });
+    }
+    logins.join_all().await
+}
+
+/// Twelve wrong passwords at once: at most five are checked against the hash (the issue saw
+/// all twelve), and the account ends locked.
+async fn parallel_guesses_reach_the_hash_at_most_max_attempts_times(backend: Backend) {
+    let app = slow_hashing(backend).await;
     let email = "race@example.com";
     app.register(email).await;
     let checks = app.flows.password_checks();
-    let mut guesses = tokio::task::JoinSet::new();
-    for i in 0..12 {
-        let (http, url) = (app.http().clone(), app.url("/login"));
-        let body = json!({"email": email, "password": format!("wrong-password-{i}")});
-        guesses.spawn(async move { send(&http, Method::POST, url, None, Some(body)).await });
-    }
-    while let Some(answer) = guesses.join_next().await {
-        let (status, body) = answer.unwrap();
+    let guesses = (0..12).map(|i| format!("wrong-password-{i}")).collect();
+    for (status, body) in parallel_logins(&app, email, guesses).await {
         assert_unauthorized(status, &body);
     }
     let verified = app.flows.password_checks() - checks;
@@ -195,21 +209,11 @@ async fn parallel_guesses_reach_the_hash_at_most_max_attempts_times(backend: Bac
 /// stops parallel guesses must not refuse a correct password because other attempts are in
 /// flight. Those wait for their turn instead, and none is counted as a failure.
 async fn parallel_correct_logins_all_succeed(backend: Backend) {
-    let options = Options::default()
-        .env("HOOKAUTH_PASSWORD__ARGON2_MEMORY_KIB", "19456")
-        .env("HOOKAUTH_PASSWORD__ARGON2_ITERATIONS", "2");
-    let app = TestApp::spawn_with(backend, options).await;
+    let app = slow_hashing(backend).await;
     let email = "workers@example.com";
     app.register(email).await;
     let checks = app.flows.password_checks();
-    let mut logins = tokio::task::JoinSet::new();
-    for _ in 0..12 {
-        let (http, url) = (app.http().clone(), app.url("/login"));
-        let body = json!({"email": email, "password": PASSWORD});
-        logins.spawn(async move { send(&http, Method::POST, url, None, Some(body)).await });
-    }
-    while let Some(answer) = logins.join_next().await {
-        let (status, body) = answer.unwrap();
+    for (status, body) in parallel_logins(&app, email, vec![PASSWORD.to_owned(); 12]).await {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     assert_eq!(app.flows.password_checks() - checks, 12);
