@@ -870,14 +870,17 @@ impl Config {
             1,
             1_000_000,
         );
+        // These checks name their keys themselves.
         if let Err(problems) = self.hooks.sandbox_caps().check() {
             for problem in problems {
-                c.problem("hooks", problem);
+                c.named(problem);
             }
         }
         for check in [self.hooks.check(), self.tenant_hooks.check_compile()] {
-            if let Err(e) = check {
-                c.problem("hooks", e);
+            match check {
+                Ok(()) => {}
+                Err(ConfigError::Invalid(problem)) => c.named(problem),
+                Err(other) => c.named(other),
             }
         }
         for name in self.profile_fields.keys() {
@@ -909,6 +912,11 @@ struct Checks(Vec<String>);
 impl Checks {
     fn problem(&mut self, key: &str, message: impl fmt::Display) {
         self.0.push(format!("{key} {message}"));
+    }
+
+    /// A problem whose message already names its key.
+    fn named(&mut self, message: impl fmt::Display) {
+        self.0.push(message.to_string());
     }
 
     fn rule(&mut self, key: &str, ok: bool, message: impl fmt::Display) {

@@ -528,6 +528,26 @@ fn every_bad_configuration_value_is_refused_naming_its_key() {
             "9223372036854775807",
             "server.shutdown_grace_ms",
         ),
+        (
+            "HOOKAUTH_HOOKS__OUTBOUND_MAX_REQUESTS",
+            "0",
+            "hooks.outbound_max_requests",
+        ),
+        (
+            "HOOKAUTH_HOOKS__OUTBOUND_MAX_CONCURRENT_PER_HOOK",
+            "2",
+            "hooks.outbound_max_concurrent_per_hook",
+        ),
+        (
+            "HOOKAUTH_HOOKS__COMPILE_TIMEOUT_MS",
+            "5",
+            "hooks.compile_timeout_ms",
+        ),
+        (
+            "HOOKAUTH_TENANT_HOOKS__COMPILE_TIMEOUT_MS",
+            "5",
+            "tenant_hooks.compile_timeout_ms",
+        ),
     ];
     for (var, value, key) in cases {
         let err = Config::load(
@@ -537,7 +557,12 @@ fn every_bad_configuration_value_is_refused_naming_its_key() {
         )
         .expect_err(&format!("{var}={value} was accepted"))
         .to_string();
-        assert!(err.contains(key), "{var}={value}: {err}");
+        // One problem, led by its key: no doubled prefix ("hooks hooks.x").
+        assert!(
+            err.contains(&format!("invalid configuration: {key}")),
+            "{var}={value}: {err}"
+        );
+        assert_eq!(err.matches("invalid configuration").count(), 1, "{err}");
     }
     // The defaults pass.
     Config::load(None, Vec::<(String, String)>::new(), Overrides::default()).unwrap();
