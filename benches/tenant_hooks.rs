@@ -176,6 +176,7 @@ async fn main() {
                             bytes,
                             manifest: "{}",
                             events,
+                            gate_points: "[]",
                             order: order as i64,
                             enabled: true,
                             max_hooks: 3,

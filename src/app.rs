@@ -145,6 +145,7 @@ fn flow_settings(config: &Config) -> FlowSettings {
         },
         password_policy: config.password_policy(),
         profile_schema: config.profile_schema(),
+        gates: config.hooks.gate_settings(),
     }
 }
 
@@ -231,6 +232,7 @@ async fn load_hooks(
         settings.env = env;
         settings.max_concurrent = config.hooks.max_concurrent.max(1);
         settings.caps = config.hooks.sandbox_caps();
+        settings.gates = config.hooks.gate_budgets();
         settings.cache_dir = cache_dir.clone();
         settings.cache_key = cache_key.clone();
         settings.compile = crate::hooks::compile::CompileLimits {
@@ -266,6 +268,7 @@ async fn load_hooks(
                 max_component_bytes: (th.max_component_mib as usize) << 20,
                 timeout: Duration::from_millis(th.compile_timeout_ms),
             },
+            gates: config.hooks.gate_budgets(),
         },
         compile_concurrency: th.compile_concurrency,
         cache_dir,
@@ -384,6 +387,9 @@ impl Application {
     }
 
     fn install(&mut self, hooks: Arc<HookRegistry>) {
+        self.state
+            .flows
+            .install_gates(Arc::clone(&hooks) as Arc<dyn crate::flows::GateSource>);
         self.state.hooks_loaded(Arc::new(HooksAdmin::new(
             Arc::clone(&self.state.flows),
             Arc::clone(&hooks),
@@ -408,6 +414,7 @@ impl Application {
         let store = self.state.flows.store.clone();
         let flows = Arc::clone(&self.state.flows);
         let app = http::router(self.state.clone(), self.max_body_bytes);
+        let gate_audit = flows.spawn_gate_audit(stop_rx.clone());
         tracing::info!(%addr, "hookauth listening on http://{addr}");
         let listener = self.listener.take().expect("run_until runs once");
         let server = tokio::spawn(http::serve(listener, app, self.serve.clone(), async move {
@@ -467,6 +474,9 @@ impl Application {
             let _ = handle.await;
         }
         let _ = hook_sync.await;
+        if let Some(audit) = gate_audit {
+            let _ = audit.await;
+        }
         // Accepted password-reset requests finish their lookup and outbox insert first.
         flows.settle_background_work().await;
         store.close().await;

@@ -111,6 +111,10 @@ pub enum HooksCommand {
     New {
         /// The hook's name, kebab-case (its hooks.toml key and .wasm file name).
         name: String,
+        /// `event`: an after-event hook (observes committed events); `gate`: a gate (decides
+        /// inline, before the flow commits: deny a registration or login, add token claims).
+        #[arg(long, value_enum, default_value = "event")]
+        kind: crate::hooks::scaffold::Kind,
         #[arg(long, value_enum)]
         lang: Language,
         /// Where to create it (default: ./NAME).
@@ -155,6 +159,22 @@ pub enum HooksCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// Gate decisions, newest first, one JSON object a line: which hook decided what, at which
+    /// decision point, about whom, how fast.
+    Decisions {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this hook's.
+        #[arg(long)]
+        hook: Option<String>,
+        /// Only this decision: allow, deny, allow_with_changes, claims, failed_deny,
+        /// failed_allow.
+        #[arg(long)]
+        decision: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Queue a failed event again for the handlers that failed it; with --hook, run the
     /// recorded event through that build of a hook instead, leaving delivery state untouched.
     Replay {
@@ -179,13 +199,17 @@ pub enum HooksCommand {
         name: Option<String>,
     },
     /// Run one event through FILE with the server's limits and capabilities, and print the
-    /// result, fuel, duration and outbound requests (its logs go to the log as usual).
+    /// result, fuel, duration and outbound requests (its logs go to the log as usual). A
+    /// decision point instead of an event asks the hook's gate and prints its decision.
     Run {
         file: PathBuf,
-        /// after_register, after_login, send_verification_email, ...
+        /// after_register, after_login, send_verification_email, ...; or a decision point:
+        /// before_register, before_login, check_password, token_claims.
         #[arg(long)]
         event: String,
         /// The event's arguments as JSON, e.g. {"user": {...}} (default: a realistic sample).
+        /// For a decision point: {"email", "profile"}, {"user"}, {"user" or "email",
+        /// "password", "why"}, {"user", "grant"}.
         #[arg(long)]
         payload: Option<PathBuf>,
         #[arg(long)]

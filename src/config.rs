@@ -124,6 +124,19 @@ pub struct HooksConfig {
     pub error_max_bytes: usize,
     /// WASI handles (streams, pollables, HTTP resources) one invocation may hold at once.
     pub max_resources: usize,
+    // --- Gate hooks (WIT 0.2.0 `gate`): they run inline, so their budgets are strict. ---
+    /// Wall clock per gate decision, unless the hook's `gate_timeout_ms` says otherwise.
+    pub gate_timeout_ms: u64,
+    /// Fuel per gate decision, unless the hook's `gate_fuel` says otherwise.
+    pub gate_fuel: u64,
+    /// Ceiling for a hook's `gate_timeout_ms` (platform and tenant hooks).
+    pub gate_max_timeout_ms: u64,
+    /// Ceiling for a hook's `gate_fuel`.
+    pub gate_max_fuel: u64,
+    /// All custom claims of one access token together, as JSON bytes.
+    pub max_claims_bytes: usize,
+    /// Days gate decisions are kept in the audit.
+    pub gate_audit_days: u32,
 }
 
 impl Default for HooksConfig {
@@ -148,11 +161,37 @@ impl Default for HooksConfig {
             log_max_bytes: caps.log_bytes,
             error_max_bytes: caps.error_bytes,
             max_resources: caps.resources,
+            gate_timeout_ms: crate::hooks::DEFAULT_GATE_TIMEOUT.as_millis() as u64,
+            gate_fuel: crate::hooks::DEFAULT_GATE_FUEL,
+            gate_max_timeout_ms: 5_000,
+            gate_max_fuel: 1_000_000_000,
+            max_claims_bytes: 4096,
+            gate_audit_days: 30,
         }
     }
 }
 
 impl HooksConfig {
+    /// Gate budgets: the defaults a hook gets and the ceilings its overrides must stay within.
+    pub fn gate_budgets(&self) -> crate::hooks::GateBudgets {
+        crate::hooks::GateBudgets {
+            timeout: std::time::Duration::from_millis(self.gate_timeout_ms),
+            fuel: self.gate_fuel,
+            max_timeout: std::time::Duration::from_millis(self.gate_max_timeout_ms),
+            max_fuel: self.gate_max_fuel,
+        }
+    }
+
+    /// What the flows' gate machinery reads.
+    pub fn gate_settings(&self) -> crate::flows::GateSettings {
+        crate::flows::GateSettings {
+            max_claims_bytes: self.max_claims_bytes,
+            audit_retention: std::time::Duration::from_secs(
+                u64::from(self.gate_audit_days) * 86_400,
+            ),
+        }
+    }
+
     /// The per-invocation caps these settings ask for (checked in `Config::check`).
     pub fn sandbox_caps(&self) -> crate::hooks::SandboxCaps {
         crate::hooks::SandboxCaps {
@@ -188,6 +227,27 @@ impl HooksConfig {
                 self.compile_timeout_ms
             )));
         }
+        let gate = |key: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "hooks.{key} must be {}-{}, not {value}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+        };
+        gate("gate_max_timeout_ms", self.gate_max_timeout_ms, 1..=600_000)?;
+        gate("gate_max_fuel", self.gate_max_fuel, 1..=u64::MAX / 2)?;
+        gate(
+            "gate_timeout_ms",
+            self.gate_timeout_ms,
+            1..=self.gate_max_timeout_ms,
+        )?;
+        gate("gate_fuel", self.gate_fuel, 1..=self.gate_max_fuel)?;
+        gate("max_claims_bytes", self.max_claims_bytes as u64, 2..=65_536)?;
+        gate("gate_audit_days", u64::from(self.gate_audit_days), 1..=3650)?;
         if let Some(bad) = self
             .secret_env_allow
             .iter()

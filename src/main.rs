@@ -7,7 +7,7 @@ use clap::Parser;
 use hookauth::app::{Application, Launch, build_flows};
 use hookauth::cli::{Cli, Command, HooksCommand, ServerArgs, TenantCommand, UserCommand};
 use hookauth::config::{Config, Overrides};
-use hookauth::domain::{Email, EventKind, Password, TenantId};
+use hookauth::domain::{DecisionPoint, Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
 use hookauth::hooks::{scaffold, tools};
 use hookauth::remote::{Remote, Token};
@@ -57,12 +57,18 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // An author tool: needs no server configuration.
     if let Command::Hooks {
-        command: HooksCommand::New { name, lang, dir },
+        command:
+            HooksCommand::New {
+                name,
+                kind,
+                lang,
+                dir,
+            },
     } = &cli.command
     {
         let name = scaffold::HookName::parse(name)?;
         let dir = dir.clone().unwrap_or_else(|| name.as_str().into());
-        let project = scaffold::scaffold(&dir, &name, *lang)?;
+        let project = scaffold::scaffold(&dir, &name, *lang, *kind)?;
         println!("created {}:", project.dir.display());
         for file in &project.files {
             println!("  {file}");
@@ -148,9 +154,14 @@ async fn run() -> anyhow::Result<()> {
                     name,
                 },
         } => {
-            let kind = EventKind::parse(&event).with_context(|| {
+            let target = tools::RunTarget::parse(&event).with_context(|| {
                 let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown event {event:?}; events: {}", known.join(", "))
+                let points: Vec<_> = DecisionPoint::ALL.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "unknown event {event:?}; events: {}; decision points: {}",
+                    known.join(", "),
+                    points.join(", ")
+                )
             })?;
             let payload = match payload {
                 Some(path) => Some(serde_json::from_str(
@@ -159,8 +170,15 @@ async fn run() -> anyhow::Result<()> {
                 )?),
                 None => None,
             };
-            let report =
-                tools::run(&file, name.as_deref(), manifest.as_deref(), kind, payload).await?;
+            let (name, manifest) = (name.as_deref(), manifest.as_deref());
+            let report = match target {
+                tools::RunTarget::Event(kind) => {
+                    tools::run(&file, name, manifest, kind, payload).await?
+                }
+                tools::RunTarget::Decision(point) => {
+                    tools::decide(&file, name, manifest, point, payload).await?
+                }
+            };
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Hooks { command } => {
@@ -173,6 +191,26 @@ async fn run() -> anyhow::Result<()> {
                     // Open circuits hold deliveries back without failing them yet.
                     for circuit in flows.store.open_circuits(None).await? {
                         println!("{}", serde_json::json!({ "open_circuit": circuit }));
+                    }
+                }
+                HooksCommand::Decisions {
+                    tenant,
+                    hook,
+                    decision,
+                    limit,
+                } => {
+                    let tenant = tenant
+                        .map(|t| TenantId::parse(&t))
+                        .transpose()
+                        .map_err(anyhow::Error::msg)?;
+                    let query = hookauth::store::DecisionQuery {
+                        tenant,
+                        hook,
+                        decision,
+                        limit,
+                    };
+                    for d in flows.gate_decisions(&query).await? {
+                        println!("{}", serde_json::to_string(&d)?);
                     }
                 }
                 HooksCommand::Replay {

@@ -28,7 +28,8 @@ for hooks in 0 5; do
   HOOKAUTH_DATABASE_URL="sqlite://$SCRATCH/bench.db" "$ROOT/target/release/hookauth" serve \
     --bind "127.0.0.1:$PORT" --hooks "$SCRATCH/hooks" > "$SCRATCH/server.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+  # Ready, not just listening: until hooks are loaded the gated routes answer 503.
+  for _ in $(seq 1 300); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
   curl -sf -XPOST "$BASE$API_PREFIX/register" -H 'content-type: application/json' \
     -d "{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\"}" >/dev/null
   echo "== $hooks hooks" >&2

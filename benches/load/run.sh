@@ -50,7 +50,8 @@ fi
 "$BIN" serve --bind "127.0.0.1:$PORT" > "$SCRATCH/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+# Ready, not just listening: until hooks are loaded the gated routes answer 503.
+for _ in $(seq 1 300); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
 
 BODY="{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\"}"
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }

@@ -5,6 +5,7 @@
 
 mod email;
 mod event;
+mod gate;
 mod ids;
 mod password;
 mod profile;
@@ -13,6 +14,10 @@ mod user;
 
 pub use email::Email;
 pub use event::{Event, EventKind, EventPayload, RequestContext};
+pub use gate::{
+    DecisionPoint, Denial, GateAnswer, GateContext, GateFailure, GateQuestion, Grant, OnError,
+    PasswordReason, PasswordSubject, RegisterChanges, is_unsafe_char,
+};
 pub use ids::{FamilyId, TenantId, UserId, new_event_id};
 pub use password::{Password, PasswordPolicy};
 pub use profile::{FieldType, Profile, ProfileError, ProfileSchema};

@@ -1,6 +1,8 @@
 use super::attempts::Attempt;
 use super::{FlowError, Flows, Session};
-use crate::domain::{EventPayload, Password, RequestContext};
+use crate::domain::{
+    EventPayload, GateQuestion, Password, PasswordReason, PasswordSubject, RequestContext,
+};
 use crate::store::Announce;
 
 /// Sets a new password, ends every session of the user (the caller's included), voids
@@ -41,6 +43,17 @@ pub async fn change_password(
         .password_policy
         .check(&new)
         .map_err(FlowError::PasswordPolicy)?;
+    flows
+        .ask_gates(
+            &user.tenant,
+            GateQuestion::CheckPassword {
+                subject: PasswordSubject::User(user.snapshot()),
+                password: new.clone(),
+                why: PasswordReason::Change,
+            },
+            ctx,
+        )
+        .await?;
     let new_hash = flows.hash_password(new).await?;
     let now = flows.clock.now_millis();
     let payload = EventPayload::AfterPasswordChange {

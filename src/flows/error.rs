@@ -27,6 +27,16 @@ pub enum FlowError {
     NoValidFields,
     #[error("unknown fields: {0}")]
     UnknownFields(String),
+    /// A gate hook denied (or failed with `on_error = "deny"`): 403 with its sanitised
+    /// message and, if it gave one, its own code.
+    #[error("denied by a hook: {message}")]
+    DeniedByHook {
+        message: String,
+        hook_code: Option<String>,
+    },
+    /// Hooks (and so the gates) are still loading: no decision may skip them.
+    #[error("hooks are still loading")]
+    NotReady,
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]

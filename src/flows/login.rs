@@ -1,6 +1,8 @@
 use super::{FlowError, Flows, TokenPair};
 use crate::crypto::Verification;
-use crate::domain::{Email, EventPayload, FamilyId, Password, RequestContext, TenantId, User};
+use crate::domain::{
+    Email, EventPayload, FamilyId, GateQuestion, Grant, Password, RequestContext, TenantId, User,
+};
 use crate::store::Announce;
 
 pub struct LoginInput {
@@ -63,6 +65,27 @@ pub async fn login(
         flows.clear_attempts(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     }
+    // Gates decide only about a proven, active account; a deny ends the attempt like a
+    // success would (the reservation is released) but starts no session.
+    let gated = async {
+        flows
+            .ask_gates(
+                tenant,
+                GateQuestion::BeforeLogin {
+                    user: user.snapshot(),
+                },
+                ctx,
+            )
+            .await?;
+        flows.claims_for(&user, Grant::Login, ctx).await
+    };
+    let claims = match gated.await {
+        Ok(claims) => claims,
+        Err(e) => {
+            flows.clear_attempts(tenant, &key).await?;
+            return Err(e);
+        }
+    };
     if outdated {
         upgrade_hash_later(flows, &user, stored_hash, input.password);
     }
@@ -83,7 +106,7 @@ pub async fn login(
             now,
         )
         .await?;
-    let access = flows.access_token(&user, &family, auth_time);
+    let access = flows.access_token(&user, &family, auth_time, claims);
     Ok((flows.pair(access, refresh.token), user))
 }
 

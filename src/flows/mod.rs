@@ -6,6 +6,7 @@ mod attempts;
 mod authenticate;
 mod change_password;
 mod error;
+mod gates;
 mod login;
 mod logout;
 mod password_reset;
@@ -29,6 +30,10 @@ pub use admin::{
 pub use authenticate::{Session, authenticate};
 pub use change_password::change_password;
 pub use error::FlowError;
+pub use gates::{
+    DEFAULT_DENY_MESSAGE, FAILED_HOOK_CODE, Gate, GateSettings, GateSource, MAX_DENY_MESSAGE_CHARS,
+    RESERVED_CLAIMS,
+};
 pub use login::{LoginInput, login};
 pub use logout::{LogoutInput, logout};
 pub use password_reset::{confirm_password_reset, request_password_reset};
@@ -91,6 +96,7 @@ pub struct FlowSettings {
     pub reset_email_limit: EmailLimit,
     pub password_policy: PasswordPolicy,
     pub profile_schema: ProfileSchema,
+    pub gates: GateSettings,
 }
 
 /// Everything a flow needs. Built once at start and shared.
@@ -108,6 +114,8 @@ pub struct Flows {
     reset_jobs: Arc<Semaphore>,
     /// Verifications against stored hashes since start (the lockout bounds them).
     password_checks: Arc<std::sync::atomic::AtomicU64>,
+    /// Gate hooks (once loaded) and the audit of their decisions.
+    gates: gates::Gates,
 }
 
 impl Flows {
@@ -120,6 +128,7 @@ impl Flows {
     ) -> Self {
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         Self {
+            gates: gates::Gates::new(settings.gates.clone()),
             store,
             jwt,
             clock,

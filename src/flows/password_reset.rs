@@ -1,6 +1,9 @@
 use super::{Clock, FlowError, Flows};
 use crate::crypto::{OpaqueToken, hash_token};
-use crate::domain::{Email, EventPayload, Password, RequestContext, TenantId};
+use crate::domain::{
+    Email, EventPayload, GateQuestion, Password, PasswordReason, PasswordSubject, RequestContext,
+    TenantId, UserId,
+};
 use crate::store::{Announce, ConsumeOutcome, EmailLimit, Store, TokenPurpose};
 
 /// Accepts a reset request: the caller answers at once, identically whether or not the
@@ -99,24 +102,38 @@ pub async fn confirm_password_reset(
     ctx: &RequestContext,
 ) -> Result<(), FlowError> {
     let digest = hash_token(token);
-    let live = flows
+    let owner = flows
         .store
-        .one_time_token_is_live(
+        .one_time_token_user(
             tenant,
             &digest,
             TokenPurpose::PasswordReset,
             flows.clock.now_millis(),
         )
         .await?;
-    if !live {
-        // Checked first, as the library does, and so garbage tokens never buy an argon2 run.
+    // Checked first, as the library does, and so garbage tokens never buy an argon2 run.
+    let Some(owner) = owner.and_then(|id| UserId::parse(&id)) else {
         return Err(FlowError::InvalidCredentials);
-    }
+    };
     flows
         .settings
         .password_policy
         .check(&new_password)
         .map_err(FlowError::PasswordPolicy)?;
+    let Some(user) = flows.store.find_user(tenant, &owner).await? else {
+        return Err(FlowError::InvalidCredentials);
+    };
+    flows
+        .ask_gates(
+            tenant,
+            GateQuestion::CheckPassword {
+                subject: PasswordSubject::User(user.snapshot()),
+                password: new_password.clone(),
+                why: PasswordReason::Reset,
+            },
+            ctx,
+        )
+        .await?;
     let new_hash = flows.hash_password(new_password).await?;
     let now = flows.clock.now_millis();
     match flows

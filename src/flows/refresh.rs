@@ -1,6 +1,6 @@
 use super::{FlowError, Flows, TokenPair};
 use crate::crypto::hash_token;
-use crate::domain::{RequestContext, TenantId};
+use crate::domain::{DecisionPoint, Grant, RequestContext, TenantId};
 use crate::store::RotateOutcome;
 
 /// Exchanges a refresh token for a new pair. With rotation (the default) the presented token is
@@ -29,9 +29,28 @@ pub async fn refresh(
             .await?
             .filter(|u| u.is_active)
             .ok_or(FlowError::InvalidCredentials)?;
-        let access = flows.access_token(&user, &family, auth_time);
+        let claims = flows.claims_for(&user, Grant::Refresh, ctx).await?;
+        let access = flows.access_token(&user, &family, auth_time, claims);
         return Ok(flows.pair(access, token.to_owned()));
     }
+
+    // Claims are settled before the rotation commits: a gate that denies must not cost the
+    // client its refresh token. Only tenants with claims gates pay for the extra read.
+    let claims = if flows.has_gates(tenant, DecisionPoint::TokenClaims)? {
+        let Some((user_id, _, _)) = flows.store.find_live_refresh(tenant, &digest, now).await?
+        else {
+            return Err(FlowError::InvalidCredentials);
+        };
+        let user = flows
+            .store
+            .find_user(tenant, &user_id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(FlowError::InvalidCredentials)?;
+        Some((user.id, flows.claims_for(&user, Grant::Refresh, ctx).await?))
+    } else {
+        None
+    };
 
     let mut issued = None;
     let outcome = flows
@@ -56,7 +75,19 @@ pub async fn refresh(
                 auth_time,
             },
             Some(refresh),
-        ) => Ok(flows.pair(flows.access_token(&user, &family, auth_time), refresh)),
+        ) => {
+            let claims = match claims {
+                Some((id, claims)) if id == user.id => claims,
+                // The token was rotated to another user in between: impossible, as tokens
+                // belong to one user; refuse rather than sign someone else's claims.
+                Some(_) => return Err(FlowError::InvalidCredentials),
+                None => Default::default(),
+            };
+            Ok(flows.pair(
+                flows.access_token(&user, &family, auth_time, claims),
+                refresh,
+            ))
+        }
         (RotateOutcome::ReuseDetected, _) => {
             tracing::warn!(
                 tenant = %tenant,

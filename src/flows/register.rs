@@ -1,5 +1,8 @@
 use super::{FlowError, Flows};
-use crate::domain::{Email, EventPayload, Password, Profile, RequestContext, TenantId, User};
+use crate::domain::{
+    Email, EventPayload, GateQuestion, Password, PasswordReason, PasswordSubject, Profile,
+    RequestContext, TenantId, User,
+};
 use crate::store::{Announce, NewUser, StoreError};
 
 pub struct RegisterInput {
@@ -17,6 +20,8 @@ pub enum RegisterOutcome {
 
 /// Creates an active, unverified, non-superuser account and records `after_register`.
 /// The password is hashed before the duplicate check, so both paths take the same time.
+/// Gates (before-register, then check-password) are asked before anything else, so a deny
+/// creates nothing and says nothing about whether the email exists.
 pub async fn register(
     flows: &Flows,
     tenant: &TenantId,
@@ -28,14 +33,39 @@ pub async fn register(
         .password_policy
         .check(&input.password)
         .map_err(FlowError::PasswordPolicy)?;
+    let email = input.email.as_str().to_owned();
+    let verdict = flows
+        .ask_gates(
+            tenant,
+            GateQuestion::BeforeRegister {
+                email: email.clone(),
+                profile: input.profile.clone(),
+            },
+            ctx,
+        )
+        .await?;
+    flows
+        .ask_gates(
+            tenant,
+            GateQuestion::CheckPassword {
+                subject: PasswordSubject::Email(email.clone()),
+                password: input.password.clone(),
+                why: PasswordReason::Register,
+            },
+            ctx,
+        )
+        .await?;
+    let mut profile = input.profile;
+    profile.extend(verdict.profile);
     let hashed = flows.hash_password(input.password).await?;
     let new = NewUser {
         tenant: tenant.clone(),
-        email: input.email.as_str().to_owned(),
+        email,
         hashed_password: Some(hashed),
         is_superuser: false,
         is_verified: false,
-        profile: input.profile,
+        profile,
+        roles: verdict.roles,
     };
     let hide = flows.settings.prevent_registration_enumeration;
     match flows
@@ -81,6 +111,7 @@ pub async fn create_superuser(
         is_superuser: true,
         is_verified: true,
         profile: Profile::new(),
+        roles: Vec::new(),
     };
     match flows
         .store

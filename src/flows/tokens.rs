@@ -1,8 +1,8 @@
 use serde::Serialize;
 
-use super::Flows;
+use super::{FlowError, Flows};
 use crate::crypto::{AccessClaims, OpaqueToken};
-use crate::domain::{FamilyId, User};
+use crate::domain::{FamilyId, GateQuestion, Grant, RequestContext, User};
 use crate::store::NewSession;
 
 /// What login, refresh and the OAuth callback return (API.md "Token pair").
@@ -15,8 +15,14 @@ pub struct TokenPair {
 }
 
 impl Flows {
-    /// Signs an access token for `user` in session `family`.
-    pub(super) fn access_token(&self, user: &User, family: &FamilyId, auth_time: i64) -> String {
+    /// Signs an access token for `user` in session `family`, with the claims gates added.
+    pub(super) fn access_token(
+        &self,
+        user: &User,
+        family: &FamilyId,
+        auth_time: i64,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> String {
         let now = self.clock.now_secs();
         self.jwt.encode(AccessClaims {
             sub: user.id.to_string(),
@@ -26,7 +32,7 @@ impl Flows {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             token_type: "access".into(),
             roles: user.roles.clone(),
-            extra: Default::default(),
+            extra,
             family_id: family.to_string(),
             auth_time,
             iss: None,
@@ -56,6 +62,26 @@ impl Flows {
             ip_address: client.client_ip.clone(),
         };
         (token, session)
+    }
+
+    /// The custom claims token-claims gates give `user` (none without such gates).
+    pub(super) async fn claims_for(
+        &self,
+        user: &User,
+        grant: Grant,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, FlowError> {
+        let verdict = self
+            .ask_gates(
+                &user.tenant,
+                GateQuestion::TokenClaims {
+                    user: user.snapshot(),
+                    grant,
+                },
+                ctx,
+            )
+            .await?;
+        Ok(verdict.claims)
     }
 
     pub(super) fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {

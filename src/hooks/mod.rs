@@ -25,7 +25,7 @@ pub use registry::{cache, compile, manifest};
 pub(crate) use registry::{hook, loader, problems};
 pub use runtime::{engine, imports, outbound, stdio};
 pub(crate) use runtime::{invoke, limits, state};
-pub use wit::since_v0_1_0;
+pub use wit::{since_v0_1_0, since_v0_2_0};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -34,7 +34,10 @@ use std::time::Duration;
 
 pub use hook::{HookFailure, Scope, WasmHook};
 pub use invoke::{FailureKind, Usage};
-pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, HookLimits, SandboxCaps};
+pub use limits::{
+    DEFAULT_FUEL, DEFAULT_GATE_FUEL, DEFAULT_GATE_TIMEOUT, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT,
+    GateBudgets, HookLimits, SandboxCaps,
+};
 pub use problems::{Problem, ProblemKind};
 pub use registry::{DeployError, HookInfo, HookRegistry, RegistrySettings};
 pub use runtime::RuntimeError;
@@ -73,6 +76,8 @@ pub struct HookSettings {
     pub max_concurrent: u32,
     /// What each invocation may make the host do or keep (outbound, logs, handles).
     pub caps: SandboxCaps,
+    /// Gate budgets and their ceilings.
+    pub gates: GateBudgets,
     /// Where `secrets` environment variables are read: `None` is the process environment;
     /// a map stands in for it (tests, `hookauth hooks run`).
     pub env: Option<HashMap<String, String>>,
@@ -91,6 +96,7 @@ impl std::fmt::Debug for HookSettings {
             .field("defaults", &self.defaults)
             .field("max_concurrent", &self.max_concurrent)
             .field("caps", &self.caps)
+            .field("gates", &self.gates)
             .field(
                 "env",
                 &self.env.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
@@ -114,6 +120,7 @@ impl HookSettings {
             defaults: HookLimits::default(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             caps: SandboxCaps::default(),
+            gates: GateBudgets::default(),
             env: None,
         }
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{AdminError, HooksAdmin};
 use crate::domain::TenantId;
-use crate::store::HookFailure;
+use crate::store::{DecisionQuery, GateDecisionRecord, HookFailure};
 
 /// Events read per listing for each one asked for: events failed only by platform hooks are
 /// read and left out, so a page is filled from more than `limit` rows.
@@ -27,6 +27,32 @@ pub struct TenantFailure {
 }
 
 impl HooksAdmin {
+    /// The tenant's gate decisions, newest first. Platform gates decide about the tenant's
+    /// users too, so their decisions are listed, but why a platform gate failed is the
+    /// operator's business: that reason is left out.
+    pub async fn decisions(
+        &self,
+        tenant: &TenantId,
+        hook: Option<String>,
+        decision: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<GateDecisionRecord>, AdminError> {
+        let own = self.tenant_hook_names(tenant);
+        let query = DecisionQuery {
+            tenant: Some(tenant.clone()),
+            hook,
+            decision,
+            limit,
+        };
+        let mut found = self.flows.gate_decisions(&query).await?;
+        for d in &mut found {
+            if !own.contains(&d.hook) && d.failure.is_some() {
+                d.failure = Some("(a platform hook; reason withheld)".into());
+            }
+        }
+        Ok(found)
+    }
+
     /// The names of the tenant's own hooks (file and API): what it may see and replay.
     pub fn tenant_hook_names(&self, tenant: &TenantId) -> Vec<String> {
         self.registry

@@ -75,6 +75,9 @@ impl HooksAdmin {
         let events: Vec<&str> = prepared.events.iter().map(|e| e.as_str()).collect();
         let events_json =
             serde_json::to_string(&events).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let points: Vec<&str> = prepared.points.iter().map(|p| p.as_str()).collect();
+        let points_json =
+            serde_json::to_string(&points).map_err(|e| AdminError::Internal(e.to_string()))?;
         let outcome = store
             .put_tenant_hook(
                 &NewTenantHook {
@@ -84,6 +87,7 @@ impl HooksAdmin {
                     bytes: &component,
                     manifest: &manifest_json,
                     events: &events_json,
+                    gate_points: &points_json,
                     order: i64::from(prepared.manifest.order.unwrap_or(0)),
                     enabled: true,
                     max_hooks: i64::from(self.max_hooks),

@@ -192,6 +192,14 @@ fn flow_response(error: FlowError) -> Response {
             format!("Unknown fields: {names}"),
             "unknown_fields",
         ),
+        FlowError::DeniedByHook { message, hook_code } => {
+            let mut body = json!({ "detail": message, "code": "denied_by_hook" });
+            if let Some(code) = hook_code {
+                body["hook_code"] = Value::String(code);
+            }
+            (S::FORBIDDEN, axum::Json(body)).into_response()
+        }
+        FlowError::NotReady => ApiError::NotReady.into_response(),
         FlowError::Store(_) | FlowError::Internal(_) => {
             tracing::error!(error = %error, "request failed");
             body(

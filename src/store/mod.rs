@@ -8,6 +8,7 @@
 mod circuits;
 mod deliveries;
 mod email_limits;
+mod gate_decisions;
 mod hook_secrets;
 mod lockout;
 mod outbox;
@@ -32,6 +33,7 @@ use crate::domain::ProfileSchema;
 pub use circuits::{BreakerPolicy, CircuitChange, CircuitChangeKind, OpenCircuit};
 pub use deliveries::{AttemptResult, ClaimedDelivery, DeliveryState, Outcome};
 pub use email_limits::EmailLimit;
+pub use gate_decisions::{DecisionQuery, GateDecisionRecord};
 pub use lockout::LockoutPolicy;
 pub use outbox::{Announce, EventRecord, FailedEvent, HookFailure, NOTIFY_CHANNEL};
 pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};

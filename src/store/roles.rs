@@ -4,6 +4,26 @@ use super::{Store, StoreResult};
 use crate::domain::{RoleName, TenantId, UserId};
 
 impl Store {
+    /// Which of `names` are roles of the tenant (a gate may assign only existing roles).
+    pub async fn existing_roles(
+        &self,
+        tenant: &TenantId,
+        names: &[String],
+    ) -> StoreResult<Vec<String>> {
+        let mut known = Vec::new();
+        // A gate names a handful at most; one indexed lookup each keeps the SQL portable.
+        for name in names.iter().take(64) {
+            let found: Option<(String,)> =
+                sqlx::query_as("SELECT name FROM roles WHERE tenant_id = $1 AND name = $2")
+                    .bind(tenant.as_str())
+                    .bind(name)
+                    .fetch_optional(&self.reader)
+                    .await?;
+            known.extend(found.map(|(n,)| n));
+        }
+        Ok(known)
+    }
+
     /// Gives the user the role, creating the role if new. `false` if the user does not exist.
     pub async fn assign_role(
         &self,

@@ -21,6 +21,8 @@ pub struct TenantHookRow {
     pub manifest: String,
     /// The events it receives (JSON array of event names), resolved at deploy.
     pub events: String,
+    /// The decision points it serves as a gate (JSON array of names), resolved at deploy.
+    pub gate_points: String,
     pub hook_order: i64,
     /// 0 or 1 (an integer on both backends).
     pub enabled: i64,
@@ -45,14 +47,15 @@ pub struct NewTenantHook<'a> {
     pub bytes: &'a [u8],
     pub manifest: &'a str,
     pub events: &'a str,
+    pub gate_points: &'a str,
     pub order: i64,
     pub enabled: bool,
     /// Hooks the tenant may have; checked in the same transaction as the insert.
     pub max_hooks: i64,
 }
 
-const COLUMNS: &str =
-    "tenant_id, name, sha256, manifest, events, hook_order, enabled, created_at, updated_at";
+const COLUMNS: &str = "tenant_id, name, sha256, manifest, events, gate_points, hook_order, enabled, created_at, \
+     updated_at";
 
 /// Bumps the tenant's revision inside the caller's transaction and, on PostgreSQL, notifies
 /// every listening replica at commit.
@@ -121,9 +124,11 @@ impl Store {
         .await?;
         sqlx::query(
             "INSERT INTO tenant_hooks (tenant_id, name, sha256, manifest, events, hook_order, \
-             enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+             enabled, created_at, updated_at, gate_points) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET sha256 = excluded.sha256, \
              manifest = excluded.manifest, events = excluded.events, \
+             gate_points = excluded.gate_points, \
              hook_order = excluded.hook_order, enabled = excluded.enabled, \
              updated_at = excluded.updated_at",
         )
@@ -135,6 +140,7 @@ impl Store {
         .bind(hook.order)
         .bind(i64::from(hook.enabled))
         .bind(now)
+        .bind(hook.gate_points)
         .execute(&mut *tx)
         .await?;
         remove_unused_components(&mut tx).await?;

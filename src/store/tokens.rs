@@ -69,13 +69,14 @@ impl Store {
 
     /// Whether a token could be consumed now; lets a flow refuse a bad token before doing
     /// expensive work (hashing the new password). Consumption itself re-checks atomically.
-    pub async fn one_time_token_is_live(
+    /// The user a live (unused, unexpired) one-time token belongs to.
+    pub async fn one_time_token_user(
         &self,
         tenant: &TenantId,
         digest: &str,
         purpose: TokenPurpose,
         now: UnixMillis,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT user_id FROM one_time_tokens WHERE token_hash = $1 AND tenant_id = $2 \
              AND purpose = $3 AND used_at IS NULL AND expires_at > $4",
@@ -86,7 +87,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.reader)
         .await?;
-        Ok(row.is_some())
+        Ok(row.map(|(id,)| id))
     }
 
     /// Burns a verification token and marks its user verified. `announce` (given the verified

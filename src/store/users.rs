@@ -57,6 +57,8 @@ pub struct NewUser {
     pub is_superuser: bool,
     pub is_verified: bool,
     pub profile: Profile,
+    /// Existing roles to assign, in the same transaction (from before-register gates).
+    pub roles: Vec<String>,
 }
 
 impl Store {
@@ -141,6 +143,17 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_insert)?;
+        for role in &new.roles {
+            sqlx::query(
+                "INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(new.tenant.as_str())
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
+        }
         let user = User {
             id,
             tenant: new.tenant.clone(),
@@ -149,7 +162,7 @@ impl Store {
             is_active: true,
             is_verified: new.is_verified,
             is_superuser: new.is_superuser,
-            roles: Vec::new(),
+            roles: new.roles.clone(),
             profile: self.profile_schema.complete(&new.profile),
             created_at: now,
         };

@@ -31,10 +31,6 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// A Rust guest from guest-examples/rust, built (release, wasm32-wasip2) once per test run.
 /// A missing wasm32-wasip2 target fails the test (.ci/run and
 /// scripts/install-guest-toolchains install it); nothing is skipped.
-#[allow(
-    dead_code,
-    reason = "tests/guests builds its guests with their own toolchains"
-)]
 pub fn guest(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
@@ -56,6 +52,34 @@ pub fn guest(name: &str) -> Vec<u8> {
     });
     let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// The gate tests' probe (tests/fixtures/gate-probe: `handler` 0.1.0 and `gate` 0.2.0 in one
+/// component), built once per run.
+#[allow(dead_code, reason = "only the test binaries that run gates use it")]
+pub fn gate_probe() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let file = BUILT.get_or_init(|| {
+        let target = Path::new(CRATE_DIR).join("target/gate-probe");
+        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .current_dir(Path::new(CRATE_DIR).join("tests/fixtures/gate-probe"))
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building tests/fixtures/gate-probe failed"
+        );
+        target.join("wasm32-wasip2/release/gate_probe.wasm")
+    });
+    std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
 /// A request the sink received.

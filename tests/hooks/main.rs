@@ -13,6 +13,7 @@ mod allow_list;
 mod cache_files;
 mod capacity;
 mod compile_limits;
+mod gates;
 mod guests;
 mod hostile;
 mod loading;

@@ -2,4 +2,4 @@
 //! guest builds, WAT fixtures and the HTTP sink (tests/common/shared.rs).
 
 pub use crate::hook_support::*;
-pub use crate::shared::{CRATE_DIR, Sink, fixture, guest};
+pub use crate::shared::{CRATE_DIR, Sink, fixture, gate_probe, guest};

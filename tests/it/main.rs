@@ -21,6 +21,7 @@ mod delivery;
 mod email;
 mod email_limits;
 mod events;
+mod gates;
 mod hooks;
 mod idn;
 mod isolation;

@@ -51,6 +51,7 @@ use crate::shared::OPERATOR;
 /// A running server on a fresh SQLite file, stopped by the returned sender.
 struct Server {
     addr: SocketAddr,
+    flows: std::sync::Arc<hookauth::flows::Flows>,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<Result<(), hookauth::app::AppError>>,
     _dir: tempfile::TempDir,
@@ -67,12 +68,14 @@ async fn start_with(extra: &[(&str, &str)], launch: Launch) -> Server {
         .await
         .expect("server builds");
     let addr = app.local_addr();
+    let flows = app.flows();
     let (stop, stopped) = oneshot::channel();
     let done = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     Server {
         addr,
+        flows,
         stop: Some(stop),
         done,
         _dir: dir,
@@ -300,20 +303,51 @@ async fn readyz_is_503_until_hooks_load_and_events_wait_in_the_outbox() {
         },
     )
     .await;
-    // Serving at once: health, readiness and the auth API.
+    // Serving at once: health and readiness.
     assert_eq!(get(server.addr, "/healthz").await.0, StatusCode::OK);
     let (status, body) = get(server.addr, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["not_ready"], json!(["hooks"]), "{body}");
     assert_eq!(body["checks"]["database"], json!(true), "{body}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let registered = http
+    // Flows that gates may decide wait for the gates: a sign-up arriving early must not skip
+    // a policy a gate enforces.
+    let early = http
         .post(format!("http://{}/api/v1/auth/register", server.addr))
         .json(&json!({"email": "early@example.com", "password": PASSWORD}))
         .send()
         .await
         .unwrap();
-    assert!(registered.status().is_success(), "{}", registered.status());
+    assert_eq!(early.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(early.headers()["retry-after"], "1");
+    let body: Value = early.json().await.unwrap();
+    assert_eq!(body["code"], "not_ready", "{body}");
+    // An event committed meanwhile (here straight through the store, as another replica
+    // would) waits in the outbox.
+    let ctx = hookauth::domain::RequestContext::default();
+    server
+        .flows
+        .store
+        .insert_user(
+            hookauth::store::NewUser {
+                tenant: TenantId::default_tenant(),
+                email: "early@example.com".into(),
+                hashed_password: None,
+                is_superuser: false,
+                is_verified: false,
+                profile: Default::default(),
+                roles: Vec::new(),
+            },
+            |user| {
+                let payload = hookauth::domain::EventPayload::AfterRegister {
+                    user: user.snapshot(),
+                };
+                Some(hookauth::store::Announce::about(user, payload, &ctx))
+            },
+            server.flows.clock.now_millis(),
+        )
+        .await
+        .unwrap();
     // Hook management waits for the hooks, with a clear 503.
     let tenants = http
         .get(format!("http://{}/api/v1/tenants", server.addr))

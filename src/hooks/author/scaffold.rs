@@ -1,13 +1,30 @@
-//! `hookauth hooks new NAME --lang rust|js|python`: writes a hook project that builds as is,
-//! from the templates in `templates/hook/` (embedded in the binary, so the tool works anywhere).
-//! Every project carries its own copy of the WIT it was made against (`wit/hooks.wit`), so it
-//! keeps building when the server moves on to a later interface version.
+//! `hookauth hooks new NAME [--kind event|gate] --lang rust|js|python`: writes a hook project
+//! that builds as is, from the templates in `templates/hook/` (`templates/hook/gate/` for a
+//! gate; embedded in the binary, so the tool works anywhere). Every project carries its own copy
+//! of the WIT it was made against (`wit/hooks.wit` for an after-event hook; `wit/gate.wit` and,
+//! in `wit/deps/`, the 0.1.0 package it uses for a gate), so it keeps building when the server
+//! moves on to a later interface version.
 
 use std::path::{Path, PathBuf};
 
 const WIT: &str = include_str!("../../../wit/v0.1.0/hooks.wit");
 const README: &str = include_str!("../../../templates/hook/README.md.tmpl");
 const HOOKS_TOML: &str = include_str!("../../../templates/hook/hooks.toml.tmpl");
+/// hookauth:hooks@0.2.0; it uses 0.1.0 ([`WIT`]), which goes into the project's `wit/deps/`.
+const GATE_WIT: &str = include_str!("../../../wit/v0.2.0/gate.wit");
+const GATE_README: &str = include_str!("../../../templates/hook/gate/README.md.tmpl");
+const GATE_HOOKS_TOML: &str = include_str!("../../../templates/hook/gate/hooks.toml.tmpl");
+
+/// What kind of hook `hooks new` scaffolds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// An after-event hook (world `hook` of hookauth:hooks@0.1.0): observes committed events.
+    #[default]
+    Event,
+    /// A gate (world `gate-hook` of hookauth:hooks@0.2.0): decides inline, before the flow
+    /// commits (deny a registration or login, add token claims).
+    Gate,
+}
 
 /// A language `hooks new` can scaffold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -105,6 +122,62 @@ impl Language {
         }
     }
 
+    fn gate_templates(self) -> Vec<Template> {
+        match self {
+            Language::Rust => vec![
+                file(
+                    "Cargo.toml",
+                    include_str!("../../../templates/hook/gate/rust/Cargo.toml.tmpl"),
+                ),
+                file(
+                    ".cargo/config.toml",
+                    include_str!("../../../templates/hook/rust/.cargo/config.toml.tmpl"),
+                ),
+                file(
+                    "src/lib.rs",
+                    include_str!("../../../templates/hook/gate/rust/src/lib.rs.tmpl"),
+                ),
+                file(
+                    ".gitignore",
+                    include_str!("../../../templates/hook/rust/gitignore.tmpl"),
+                ),
+            ],
+            Language::Js => vec![
+                file(
+                    "package.json",
+                    include_str!("../../../templates/hook/gate/js/package.json.tmpl"),
+                ),
+                file(
+                    "hook.js",
+                    include_str!("../../../templates/hook/gate/js/hook.js.tmpl"),
+                ),
+                file(
+                    ".gitignore",
+                    include_str!("../../../templates/hook/js/gitignore.tmpl"),
+                ),
+            ],
+            Language::Python => vec![
+                file(
+                    "app.py",
+                    include_str!("../../../templates/hook/gate/python/app.py.tmpl"),
+                ),
+                file(
+                    "requirements.txt",
+                    include_str!("../../../templates/hook/python/requirements.txt.tmpl"),
+                ),
+                Template {
+                    path: "build.sh",
+                    text: include_str!("../../../templates/hook/gate/python/build.sh.tmpl"),
+                    executable: true,
+                },
+                file(
+                    ".gitignore",
+                    include_str!("../../../templates/hook/python/gitignore.tmpl"),
+                ),
+            ],
+        }
+    }
+
     /// The file the author edits.
     fn source(self) -> &'static str {
         match self {
@@ -146,6 +219,37 @@ impl Language {
             }
             Language::Js | Language::Python => {
                 "memory_mib = 64                      # the language's runtime needs more than the default 16"
+            }
+        }
+    }
+
+    /// A gate's wall-clock line: the JS and Python interpreters need more than the default
+    /// 50 ms per decision.
+    fn gate_timeout_line(self) -> &'static str {
+        match self {
+            Language::Rust => {
+                "# gate_timeout_ms = 50              # wall clock per decision (default 50)"
+            }
+            Language::Js => {
+                "gate_timeout_ms = 500                # wall clock per decision; QuickJS needs more than the default 50"
+            }
+            Language::Python => {
+                "gate_timeout_ms = 2000               # wall clock per decision; CPython needs more than the default 50"
+            }
+        }
+    }
+
+    /// A gate's CPU budget line: an interpreter spends far more fuel than compiled Rust.
+    fn gate_fuel_line(self) -> &'static str {
+        match self {
+            Language::Rust => {
+                "# gate_fuel = 5_000_000             # CPU budget per decision (default 5_000_000)"
+            }
+            Language::Js => {
+                "gate_fuel = 100_000_000              # CPU budget per decision; QuickJS needs more than the default 5_000_000"
+            }
+            Language::Python => {
+                "gate_fuel = 500_000_000              # CPU budget per decision; CPython needs more than the default 5_000_000"
             }
         }
     }
@@ -223,8 +327,13 @@ pub struct Project {
     pub wasm: String,
 }
 
-/// Writes a new hook project for `name` into `dir`, which must not exist or be empty.
-pub fn scaffold(dir: &Path, name: &HookName, language: Language) -> Result<Project, ScaffoldError> {
+/// Writes a new hook project of `kind` for `name` into `dir`, which must not exist or be empty.
+pub fn scaffold(
+    dir: &Path,
+    name: &HookName,
+    language: Language,
+    kind: Kind,
+) -> Result<Project, ScaffoldError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ScaffoldError::Io { path, source }
@@ -246,11 +355,27 @@ pub fn scaffold(dir: &Path, name: &HookName, language: Language) -> Result<Proje
             .replace("__BUILD__", language.build_commands())
             .replace("__WASM__", &wasm)
             .replace("__MEMORY__", language.memory_line())
+            .replace("__GATE_TIMEOUT__", language.gate_timeout_line())
+            .replace("__GATE_FUEL__", language.gate_fuel_line())
     };
-    let mut files = language.templates();
-    files.push(file("wit/hooks.wit", WIT));
-    files.push(file("hooks.toml", HOOKS_TOML));
-    files.push(file("README.md", README));
+    let files = match kind {
+        Kind::Event => {
+            let mut files = language.templates();
+            files.push(file("wit/hooks.wit", WIT));
+            files.push(file("hooks.toml", HOOKS_TOML));
+            files.push(file("README.md", README));
+            files
+        }
+        Kind::Gate => {
+            let mut files = language.gate_templates();
+            files.push(file("wit/gate.wit", GATE_WIT));
+            // Where WIT tools look for the packages a package uses.
+            files.push(file("wit/deps/hookauth-hooks/hooks.wit", WIT));
+            files.push(file("hooks.toml", GATE_HOOKS_TOML));
+            files.push(file("README.md", GATE_README));
+            files
+        }
+    };
 
     let mut written = Vec::with_capacity(files.len());
     for template in files {
@@ -308,25 +433,73 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled_and_the_wit_is_copied_verbatim() {
-        for language in [Language::Rust, Language::Js, Language::Python] {
-            let dir = tempfile::tempdir().unwrap();
-            let project_dir = dir.path().join("welcome-slack");
-            let name = HookName::parse("welcome-slack").unwrap();
-            let project = scaffold(&project_dir, &name, language).unwrap();
-            for file in &project.files {
-                let text = std::fs::read_to_string(project_dir.join(file)).unwrap();
-                let left = text
-                    .match_indices("__")
-                    .any(|(i, _)| text[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()));
-                assert!(!left, "{language:?} {file}: placeholder left:\n{text}");
+        for kind in [Kind::Event, Kind::Gate] {
+            for language in [Language::Rust, Language::Js, Language::Python] {
+                let dir = tempfile::tempdir().unwrap();
+                let project_dir = dir.path().join("welcome-slack");
+                let name = HookName::parse("welcome-slack").unwrap();
+                let project = scaffold(&project_dir, &name, language, kind).unwrap();
+                for file in &project.files {
+                    let text = std::fs::read_to_string(project_dir.join(file)).unwrap();
+                    let left = text
+                        .match_indices("__")
+                        .any(|(i, _)| text[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()));
+                    assert!(
+                        !left,
+                        "{kind:?} {language:?} {file}: placeholder left:\n{text}"
+                    );
+                }
+                let wit = |path: &str| std::fs::read_to_string(project_dir.join(path)).unwrap();
+                match kind {
+                    Kind::Event => assert_eq!(wit("wit/hooks.wit"), WIT),
+                    Kind::Gate => {
+                        assert_eq!(wit("wit/gate.wit"), GATE_WIT);
+                        assert_eq!(wit("wit/deps/hookauth-hooks/hooks.wit"), WIT);
+                        assert!(!project_dir.join("wit/hooks.wit").exists());
+                    }
+                }
+                let toml = std::fs::read_to_string(project_dir.join("hooks.toml")).unwrap();
+                let manifest: toml::Table = toml::from_str(&toml).unwrap();
+                let entry = &manifest["hooks"]["welcome-slack"];
+                if kind == Kind::Gate {
+                    assert_eq!(entry["on_error"].as_str(), Some("deny"), "{toml}");
+                    if language != Language::Rust {
+                        assert_eq!(entry["memory_mib"].as_integer(), Some(64), "{toml}");
+                        assert!(
+                            entry["gate_timeout_ms"].as_integer().unwrap() > 50,
+                            "{toml}"
+                        );
+                        assert!(
+                            entry["gate_fuel"].as_integer().unwrap() > 5_000_000,
+                            "{toml}"
+                        );
+                    }
+                }
             }
-            assert_eq!(
-                std::fs::read_to_string(project_dir.join("wit/hooks.wit")).unwrap(),
-                WIT
-            );
-            let toml = std::fs::read_to_string(project_dir.join("hooks.toml")).unwrap();
-            let manifest: toml::Table = toml::from_str(&toml).unwrap();
-            assert!(manifest["hooks"].get("welcome-slack").is_some(), "{toml}");
+        }
+    }
+
+    /// The gate's package.json and build.sh are the after-event hook's, for another world: a
+    /// tool version bumped in one must be bumped in the other.
+    #[test]
+    fn gate_build_files_differ_from_the_event_ones_only_by_the_world() {
+        let pairs = [
+            (
+                include_str!("../../../templates/hook/js/package.json.tmpl"),
+                include_str!("../../../templates/hook/gate/js/package.json.tmpl"),
+                "--world-name hook ",
+                "--world-name gate-hook ",
+            ),
+            (
+                include_str!("../../../templates/hook/python/build.sh.tmpl"),
+                include_str!("../../../templates/hook/gate/python/build.sh.tmpl"),
+                "-w hook ",
+                "-w gate-hook ",
+            ),
+        ];
+        for (event, gate, from, to) in pairs {
+            assert!(event.contains(from), "{event}");
+            assert_eq!(event.replace(from, to), gate);
         }
     }
 
@@ -335,7 +508,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
         let name = HookName::parse("greet").unwrap();
-        let err = scaffold(dir.path(), &name, Language::Rust).unwrap_err();
+        let err = scaffold(dir.path(), &name, Language::Rust, Kind::Gate).unwrap_err();
         assert!(matches!(err, ScaffoldError::NotEmpty(_)), "{err}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),

@@ -9,8 +9,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    Event, EventKind, EventPayload, RequestContext, TenantId, UserSnapshot, new_event_id,
+    DecisionPoint, Event, EventKind, EventPayload, GateAnswer, GateContext, GateQuestion, Grant,
+    Password, PasswordReason, PasswordSubject, RequestContext, TenantId, UserSnapshot,
+    new_event_id,
 };
+use crate::hooks::Usage;
 use crate::hooks::{HookHost, HookSettings, LoadError, WasmHook};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,13 @@ pub struct CheckReport {
     pub fuel: u64,
     pub memory_bytes: usize,
     pub timeout_ms: u128,
+    /// The gate interface it exports (`hookauth:hooks/gate@0.2.0`), if any.
+    pub gate: Option<String>,
+    /// The decision points it serves, and its gate budget and `on_error`.
+    pub decision_points: Vec<&'static str>,
+    pub gate_fuel: Option<u64>,
+    pub gate_timeout_ms: Option<u128>,
+    pub on_error: Option<&'static str>,
 }
 
 /// What `hooks run` reports about one invocation.
@@ -65,6 +75,11 @@ pub struct RunReport {
     pub stdio_dropped_lines: usize,
     /// Bytes cut from the hook's `err(...)` string past `error_max_bytes`.
     pub error_bytes_cut: usize,
+    /// For a decision point: what the gate decided (`{"decision": "deny", "code": ...,
+    /// "message": ...}`, `{"decision": "claims", "claims": {...}}`, ...), before the server's
+    /// checks (reserved claims, caps, unknown roles are the server's to refuse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Value>,
 }
 
 /// A scratch hooks directory with one hook, removed on drop.
@@ -150,7 +165,164 @@ pub async fn check(
         fuel: hook.limits().fuel,
         memory_bytes: hook.limits().memory_bytes,
         timeout_ms: hook.limits().timeout.as_millis(),
+        gate: hook.gate_interface(),
+        decision_points: hook
+            .gate()
+            .map(|g| g.points.iter().map(|p| p.as_str()).collect())
+            .unwrap_or_default(),
+        gate_fuel: hook.gate().map(|g| g.limits.fuel),
+        gate_timeout_ms: hook.gate().map(|g| g.limits.timeout.as_millis()),
+        on_error: hook.gate().map(|g| g.on_error.as_str()),
     })
+}
+
+/// What `hooks run --event` names: an event, or a gate's decision point.
+pub enum RunTarget {
+    Event(EventKind),
+    Decision(DecisionPoint),
+}
+
+impl RunTarget {
+    pub fn parse(raw: &str) -> Option<Self> {
+        EventKind::parse(raw)
+            .map(RunTarget::Event)
+            .or_else(|| DecisionPoint::parse(raw).map(RunTarget::Decision))
+    }
+}
+
+/// Asks the hook's gate one question. `payload` holds the arguments as JSON (`{"email",
+/// "profile"}`, `{"user"}`, `{"user" or "email", "password", "why"}`, `{"user", "grant"}`);
+/// without it a sample is used.
+pub async fn decide(
+    file: &Path,
+    name: Option<&str>,
+    manifest: Option<&Path>,
+    point: DecisionPoint,
+    payload: Option<Value>,
+) -> Result<RunReport, ToolError> {
+    let name = hook_name(file, name);
+    let host = load(file, &name, manifest).await?;
+    let hook = first_hook(&host)?;
+    if !hook.serves(point) {
+        let serves: Vec<&str> = hook
+            .gate()
+            .map(|g| g.points.iter().map(|p| p.as_str()).collect())
+            .unwrap_or_default();
+        return Err(ToolError::Input(format!(
+            "{name} is not a gate for {}; it serves: {}",
+            point.as_str(),
+            if serves.is_empty() {
+                "none".to_owned()
+            } else {
+                serves.join(", ")
+            }
+        )));
+    }
+    let question = question_of(point, payload)?;
+    let ctx = GateContext {
+        tenant: TenantId::default_tenant(),
+        decision_id: new_event_id(),
+        request: sample_context(),
+    };
+    let (answer, usage) = hook.ask(&question, &ctx).await;
+    let (result, decision) = match answer {
+        Ok(answer) => ("ok".to_owned(), Some(answer_json(&answer))),
+        Err(failure) => (format!("{}: {}", failure.label, failure.reason), None),
+    };
+    Ok(report(
+        name,
+        point.as_str(),
+        ctx.decision_id,
+        result,
+        usage,
+        decision,
+    ))
+}
+
+fn answer_json(answer: &GateAnswer) -> Value {
+    use serde_json::json;
+    let text_map = |pairs: &[(String, String)]| -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let value = serde_json::from_str(v).unwrap_or_else(|_| json!({ "not_json": v }));
+                (k.clone(), value)
+            })
+            .collect()
+    };
+    match answer {
+        GateAnswer::Allow => json!({ "decision": "allow" }),
+        GateAnswer::Deny(d) => json!({ "decision": "deny", "code": d.code, "message": d.message }),
+        GateAnswer::AllowWithChanges(c) => json!({
+            "decision": "allow_with_changes",
+            "profile": text_map(&c.profile),
+            "roles": c.roles,
+        }),
+        GateAnswer::Claims(claims) => json!({ "decision": "claims", "claims": text_map(claims) }),
+    }
+}
+
+fn question_of(point: DecisionPoint, given: Option<Value>) -> Result<GateQuestion, ToolError> {
+    let fields = match given {
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(ToolError::Input("the payload must be a JSON object".into())),
+        None => Map::new(),
+    };
+    let bad = |what: &str| ToolError::Input(format!("payload for {}: {what}", point.as_str()));
+    let user = || -> Result<UserSnapshot, ToolError> {
+        match fields.get("user") {
+            Some(u) => serde_json::from_value(u.clone()).map_err(|e| bad(&format!("user: {e}"))),
+            None => Ok(sample_user()),
+        }
+    };
+    let string = |key: &str, default: &str| -> Result<String, ToolError> {
+        match fields.get(key) {
+            None => Ok(default.to_owned()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(bad(&format!("{key} must be a string"))),
+        }
+    };
+    Ok(match point {
+        DecisionPoint::BeforeRegister => GateQuestion::BeforeRegister {
+            email: string("email", "ada@example.com")?,
+            profile: match fields.get("profile") {
+                None => Map::new(),
+                Some(Value::Object(p)) => p.clone(),
+                Some(_) => return Err(bad("profile must be an object")),
+            },
+        },
+        DecisionPoint::BeforeLogin => GateQuestion::BeforeLogin { user: user()? },
+        DecisionPoint::CheckPassword => GateQuestion::CheckPassword {
+            subject: match fields.get("email") {
+                Some(_) => PasswordSubject::Email(string("email", "")?),
+                None => PasswordSubject::User(user()?),
+            },
+            password: Password::new(string("password", "correct horse battery staple")?),
+            why: match string("why", "register")?.as_str() {
+                "register" => PasswordReason::Register,
+                "change" => PasswordReason::Change,
+                "reset" => PasswordReason::Reset,
+                _ => return Err(bad("why must be register, change or reset")),
+            },
+        },
+        DecisionPoint::TokenClaims => GateQuestion::TokenClaims {
+            user: user()?,
+            grant: match string("grant", "login")?.as_str() {
+                "login" => Grant::Login,
+                "refresh" => Grant::Refresh,
+                "oauth" => Grant::Oauth,
+                _ => return Err(bad("grant must be login, refresh or oauth")),
+            },
+        },
+    })
+}
+
+fn sample_context() -> RequestContext {
+    RequestContext {
+        request_id: "hooks-run".into(),
+        client_ip: Some("203.0.113.7".into()),
+        user_agent: Some("hookauth hooks run".into()),
+    }
 }
 
 /// Runs one event through the hook. `payload` holds the event's arguments as JSON (e.g.
@@ -172,11 +344,7 @@ pub async fn run(
         occurred_at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
-        context: RequestContext {
-            request_id: "hooks-run".into(),
-            client_ip: Some("203.0.113.7".into()),
-            user_agent: Some("hookauth hooks run".into()),
-        },
+        context: sample_context(),
         payload: payload_of(kind, payload)?,
     };
     invoke_report(hook, name, event).await
@@ -221,10 +389,21 @@ async fn invoke_report(
         Ok(usage) => ("ok".to_owned(), usage),
         Err(failure) => (failure.kind.to_string(), failure.usage),
     };
-    Ok(RunReport {
-        hook: name,
-        event: kind.as_str(),
-        event_id: event.id,
+    Ok(report(name, kind.as_str(), event.id, result, usage, None))
+}
+
+fn report(
+    hook: String,
+    event: &'static str,
+    event_id: String,
+    result: String,
+    usage: Usage,
+    decision: Option<Value>,
+) -> RunReport {
+    RunReport {
+        hook,
+        event,
+        event_id,
         result,
         fuel_used: usage.fuel_used,
         duration_ms: usage.duration.as_secs_f64() * 1000.0,
@@ -238,7 +417,8 @@ async fn invoke_report(
         log_dropped_lines: usage.log_dropped_lines,
         stdio_dropped_lines: usage.stdio_dropped_lines,
         error_bytes_cut: usage.error_bytes_cut,
-    })
+        decision,
+    }
 }
 
 fn sample_user() -> UserSnapshot {

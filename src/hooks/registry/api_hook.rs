@@ -9,13 +9,18 @@ use tokio::sync::OnceCell;
 
 use super::code::Code;
 use super::{Loader, TenantManifest};
-use crate::domain::{Event, EventKind, TenantId};
+use crate::domain::{
+    DecisionPoint, Event, EventKind, GateAnswer, GateContext, GateFailure, GateQuestion, OnError,
+    TenantId,
+};
 use crate::events::{EventHandler, HandlerError};
-use crate::hooks::hook::{HookFailure, log_failure};
-use crate::hooks::invoke::{Call, FailureKind, Usage, run};
+use crate::flows::Gate;
+use crate::hooks::hook::{GateSpec, HookFailure, log_failure};
+use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
 use crate::hooks::limits::HookLimits;
-use crate::hooks::since_v0_1_0::{HookPre, wit_event};
-use crate::hooks::state::{Grants, HookState, LogContext};
+use crate::hooks::since_v0_1_0::wit_event;
+use crate::hooks::state::{Grants, LogContext};
+use crate::hooks::wit::Exports;
 
 pub struct ApiHook {
     pub(crate) name: Arc<str>,
@@ -28,8 +33,10 @@ pub struct ApiHook {
     pub(crate) manifest: TenantManifest,
     pub(crate) limits: HookLimits,
     pub(crate) grants: Arc<Grants>,
+    /// Set when it serves decision points (resolved at deploy).
+    pub(crate) gate: Option<GateSpec>,
     pub(crate) code: Arc<Code>,
-    pre: OnceCell<HookPre<HookState>>,
+    exports: OnceCell<Exports>,
     loader: Arc<Loader>,
 }
 
@@ -44,6 +51,7 @@ pub(crate) struct ApiHookParts {
     pub manifest: TenantManifest,
     pub limits: HookLimits,
     pub grants: Grants,
+    pub gate: Option<GateSpec>,
 }
 
 impl ApiHook {
@@ -60,15 +68,16 @@ impl ApiHook {
             manifest: parts.manifest,
             limits: parts.limits,
             grants: Arc::new(parts.grants),
+            gate: parts.gate,
             code,
-            pre: OnceCell::new(),
+            exports: OnceCell::new(),
             loader,
         }
     }
 
     /// Compiles (once per sha256, shared) and links (once per hook) on first use.
-    async fn pre(&self) -> Result<&HookPre<HookState>, String> {
-        self.pre
+    async fn exports(&self) -> Result<&Exports, String> {
+        self.exports
             .get_or_try_init(|| async {
                 let store = self.loader.store.clone();
                 let sha = self.sha256.clone();
@@ -87,10 +96,31 @@ impl ApiHook {
                     .runtime
                     .linker
                     .instantiate_pre(&component)
-                    .and_then(HookPre::new)
+                    .and_then(Exports::new)
                     .map_err(|e| format!("cannot be linked: {}", e.root_cause()))
             })
             .await
+    }
+
+    /// Whether it is an enabled gate for `point`.
+    pub fn serves(&self, point: DecisionPoint) -> bool {
+        self.enabled
+            && self
+                .gate
+                .as_ref()
+                .is_some_and(|g| g.points.contains(&point))
+    }
+
+    /// Compiles and links it now rather than on first use: a gate is asked inside a request,
+    /// which should not wait for a compile.
+    pub(crate) fn warm_up(self: &Arc<Self>) {
+        let hook = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(reason) = hook.exports().await {
+                tracing::error!(tenant = %hook.tenant, hook = %hook.name, %reason,
+                    "tenant gate cannot be prepared; its decisions will fail");
+            }
+        });
     }
 
     pub async fn invoke(&self, event: &Event) -> Result<Usage, HookFailure> {
@@ -108,8 +138,8 @@ impl ApiHook {
         if !self.events.contains(&kind) {
             return Err(fail(FailureKind::NotSubscribed, Usage::default()));
         }
-        let pre = match self.pre().await {
-            Ok(pre) => pre,
+        let exports = match self.exports().await {
+            Ok(exports) => exports,
             Err(reason) => {
                 let failure = fail(FailureKind::Trap(reason), Usage::default());
                 log_failure(&failure);
@@ -125,7 +155,7 @@ impl ApiHook {
         let wit = wit_event(event);
         let (outcome, usage) = run(
             &self.loader.runtime,
-            pre,
+            exports,
             &self.grants,
             &self.limits,
             Some(log),
@@ -139,6 +169,63 @@ impl ApiHook {
                 log_failure(&failure);
                 Err(failure)
             }
+        }
+    }
+}
+
+#[async_trait]
+impl Gate for ApiHook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_error(&self) -> OnError {
+        self.gate.as_ref().map_or(OnError::Deny, |g| g.on_error)
+    }
+
+    async fn decide(
+        &self,
+        question: &GateQuestion,
+        ctx: &GateContext,
+    ) -> Result<GateAnswer, GateFailure> {
+        let point = question.point();
+        let spec = self
+            .gate
+            .as_ref()
+            .filter(|g| g.points.contains(&point) && ctx.tenant == self.tenant)
+            .ok_or_else(|| GateFailure {
+                label: FailureKind::NotSubscribed.label(),
+                reason: format!("does not serve {} for this tenant", point.as_str()),
+            })?;
+        let exports = self.exports().await.map_err(|reason| GateFailure {
+            label: "unavailable",
+            reason,
+        })?;
+        let log = LogContext {
+            hook: Arc::clone(&self.name),
+            tenant: self.tenant.to_string(),
+            event_id: ctx.decision_id.clone(),
+            event: point.as_str(),
+        };
+        let (outcome, _usage) = run(
+            &self.loader.runtime,
+            exports,
+            &self.grants,
+            &spec.limits,
+            Some(log),
+            Call::Gate(question, ctx),
+        )
+        .await;
+        match outcome {
+            Ok(Returned::Decided(Ok(answer))) => Ok(answer),
+            Ok(_) => Err(GateFailure {
+                label: "bad_answer",
+                reason: "the gate returned something else than a decision".into(),
+            }),
+            Err(kind) => Err(GateFailure {
+                label: kind.label(),
+                reason: kind.to_string(),
+            }),
         }
     }
 }

@@ -7,13 +7,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Event, EventKind, TenantId};
+use crate::domain::{
+    DecisionPoint, Event, EventKind, GateAnswer, GateContext, GateFailure, GateQuestion, OnError,
+    TenantId,
+};
 use crate::events::{EventHandler, HandlerError};
+use crate::flows::Gate;
 use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
 use crate::hooks::limits::HookLimits;
 use crate::hooks::runtime::Runtime;
-use crate::hooks::since_v0_1_0::{HookPre, wit_event};
-use crate::hooks::state::{Grants, HookState, LogContext};
+use crate::hooks::since_v0_1_0::wit_event;
+use crate::hooks::state::{Grants, LogContext};
+use crate::hooks::wit::Exports;
 
 pub struct WasmHook {
     pub(crate) name: Arc<str>,
@@ -24,8 +29,19 @@ pub struct WasmHook {
     pub(crate) events: BTreeSet<EventKind>,
     pub(crate) limits: HookLimits,
     pub(crate) grants: Arc<Grants>,
-    pub(crate) pre: HookPre<HookState>,
+    pub(crate) exports: Exports,
+    /// Set when the hook exports a gate and registered for at least one decision point.
+    pub(crate) gate: Option<GateSpec>,
     pub(crate) runtime: Arc<Runtime>,
+}
+
+/// What a gate serves and under which budget.
+#[derive(Debug, Clone)]
+pub struct GateSpec {
+    pub points: BTreeSet<DecisionPoint>,
+    /// Strict by default (`[hooks] gate_timeout_ms`, `gate_fuel`), overridable per hook.
+    pub limits: HookLimits,
+    pub on_error: OnError,
 }
 
 /// Whose events a hook receives.
@@ -109,7 +125,7 @@ impl WasmHook {
 
     /// Every interface the component imports, by name (all allowed, or it would not have loaded).
     pub fn imports(&self) -> Vec<String> {
-        let component = self.pre.instance_pre().component();
+        let component = self.exports.component();
         component
             .component_type()
             .imports(&self.runtime.engine)
@@ -119,13 +135,89 @@ impl WasmHook {
 
     /// The handler interface it implements, e.g. `hookauth:hooks/handler@0.1.0`.
     pub fn handler_interface(&self) -> Option<String> {
-        let component = self.pre.instance_pre().component();
-        component
+        self.export_named("hookauth:hooks/handler@")
+    }
+
+    /// The gate interface it implements, e.g. `hookauth:hooks/gate@0.2.0`.
+    pub fn gate_interface(&self) -> Option<String> {
+        self.export_named("hookauth:hooks/gate@")
+    }
+
+    fn export_named(&self, prefix: &str) -> Option<String> {
+        self.exports
+            .component()
             .component_type()
             .exports(&self.runtime.engine)
             .map(|(name, _)| name)
-            .find(|name| name.starts_with("hookauth:hooks/handler@"))
+            .find(|name| name.starts_with(prefix))
             .map(str::to_owned)
+    }
+
+    /// The decision points it serves, its gate budget and `on_error` (if it is a gate).
+    pub fn gate(&self) -> Option<&GateSpec> {
+        self.gate.as_ref()
+    }
+
+    /// Whether it is a gate for `point`.
+    pub fn serves(&self, point: DecisionPoint) -> bool {
+        self.gate
+            .as_ref()
+            .is_some_and(|g| g.points.contains(&point))
+    }
+
+    /// Asks the gate one question in a fresh instance, under its gate budget. The failure's
+    /// label is [`FailureKind::label`]; it is logged by the flows with the decision.
+    pub async fn ask(
+        &self,
+        question: &GateQuestion,
+        ctx: &GateContext,
+    ) -> (Result<GateAnswer, GateFailure>, Usage) {
+        let point = question.point();
+        let Some(spec) = self.gate.as_ref().filter(|g| g.points.contains(&point)) else {
+            return (
+                Err(GateFailure {
+                    label: FailureKind::NotSubscribed.label(),
+                    reason: format!("does not serve {}", point.as_str()),
+                }),
+                Usage::default(),
+            );
+        };
+        if !self.scope.includes(&ctx.tenant) {
+            return (
+                Err(GateFailure {
+                    label: FailureKind::WrongTenant.label(),
+                    reason: FailureKind::WrongTenant.to_string(),
+                }),
+                Usage::default(),
+            );
+        }
+        let log = LogContext {
+            hook: Arc::clone(&self.name),
+            tenant: ctx.tenant.to_string(),
+            event_id: ctx.decision_id.clone(),
+            event: point.as_str(),
+        };
+        let (outcome, usage) = run(
+            &self.runtime,
+            &self.exports,
+            &self.grants,
+            &spec.limits,
+            Some(log),
+            Call::Gate(question, ctx),
+        )
+        .await;
+        let answer = match outcome {
+            Ok(Returned::Decided(Ok(answer))) => Ok(answer),
+            Ok(_) => Err(GateFailure {
+                label: "bad_answer",
+                reason: "the gate returned something else than a decision".into(),
+            }),
+            Err(kind) => Err(GateFailure {
+                label: kind.label(),
+                reason: kind.to_string(),
+            }),
+        };
+        (answer, usage)
     }
 
     pub fn limits(&self) -> &HookLimits {
@@ -158,7 +250,7 @@ impl WasmHook {
         let wit = wit_event(event);
         let (outcome, usage) = run(
             &self.runtime,
-            &self.pre,
+            &self.exports,
             &self.grants,
             &self.limits,
             Some(log),
@@ -183,30 +275,73 @@ impl WasmHook {
     /// Calls the hook's `register` export (load time only). It runs with no grants at all (no
     /// outbound hosts, config or secrets), so loading has no side effects and cannot depend on
     /// anything but the component itself.
-    pub(crate) async fn register(
-        &self,
-    ) -> Result<crate::hooks::since_v0_1_0::Registration, String> {
+    pub(crate) async fn register(&self) -> Result<Registered, String> {
         let log = LogContext {
             hook: Arc::clone(&self.name),
             tenant: self.scope.label(),
             event_id: String::new(),
             event: "register",
         };
-        let (outcome, _usage) = run(
-            &self.runtime,
-            &self.pre,
-            &Arc::new(Grants::default()),
-            &self.limits,
-            Some(log),
-            Call::Register,
-        )
-        .await;
-        match outcome {
-            Ok(Returned::Registration(r)) => Ok(r),
-            Ok(Returned::Handled(_)) => unreachable!("register returns a registration"),
-            Err(kind) => Err(kind.to_string()),
+        let no_grants = Arc::new(Grants::default());
+        let mut registered = Registered::default();
+        if self.exports.has_handler() {
+            let (outcome, _usage) = run(
+                &self.runtime,
+                &self.exports,
+                &no_grants,
+                &self.limits,
+                Some(log.clone()),
+                Call::Register,
+            )
+            .await;
+            match outcome {
+                Ok(Returned::Registration(r)) => registered.handler = Some(r),
+                Ok(_) => return Err("register returned something else".into()),
+                Err(kind) => return Err(kind.to_string()),
+            }
         }
+        if self.exports.has_gate() {
+            let (outcome, _usage) = run(
+                &self.runtime,
+                &self.exports,
+                &no_grants,
+                &self.limits,
+                Some(log),
+                Call::GateRegister,
+            )
+            .await;
+            match outcome {
+                Ok(Returned::GateRegistration {
+                    points,
+                    config,
+                    secrets,
+                }) => {
+                    registered.points = points;
+                    registered.config.extend(config);
+                    registered.secrets.extend(secrets);
+                }
+                Ok(_) => return Err("gate.register returned something else".into()),
+                Err(kind) => return Err(format!("gate.register: {kind}")),
+            }
+        }
+        if let Some(r) = &registered.handler {
+            registered.config.extend(r.config.iter().cloned());
+            registered.secrets.extend(r.secrets.iter().cloned());
+        }
+        Ok(registered)
     }
+}
+
+/// What a hook said at load time, over all of its exports.
+#[derive(Debug, Default)]
+pub(crate) struct Registered {
+    /// `handler.register` (if it exports a handler).
+    pub handler: Option<crate::hooks::since_v0_1_0::Registration>,
+    /// `gate.register`'s decision points (if it exports a gate).
+    pub points: BTreeSet<DecisionPoint>,
+    /// Config keys and secret names required by either export.
+    pub config: BTreeSet<String>,
+    pub secrets: BTreeSet<String>,
 }
 
 pub(crate) fn log_failure(f: &HookFailure) {
@@ -221,6 +356,25 @@ pub(crate) fn log_failure(f: &HookFailure) {
             hook = %f.hook, event = f.event.as_str(), event_id = %f.event_id,
             failure = f.kind.label(), %reason, fuel_used = f.usage.fuel_used, duration_ms,
             "hook failed"),
+    }
+}
+
+#[async_trait]
+impl Gate for WasmHook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_error(&self) -> OnError {
+        self.gate.as_ref().map_or(OnError::Deny, |g| g.on_error)
+    }
+
+    async fn decide(
+        &self,
+        question: &GateQuestion,
+        ctx: &GateContext,
+    ) -> Result<GateAnswer, GateFailure> {
+        self.ask(question, ctx).await.0
     }
 }
 

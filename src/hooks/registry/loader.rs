@@ -16,15 +16,16 @@ use crate::hooks::cache::CompileCache;
 use crate::hooks::compile::{CompileError, compile};
 use crate::hooks::engine::hex;
 use crate::hooks::hook::WasmHook;
-use crate::hooks::imports::{check_import, find_handler_export};
+use crate::hooks::imports::check_import;
 use crate::hooks::manifest::{
     HookEntry, MANIFEST_FILE, Manifest, check_secret_env, is_env_var_name, read_regular_file,
 };
 use crate::hooks::outbound::{AllowedHost, HostPattern, TenantNet};
 use crate::hooks::problems::{Problem, ProblemKind};
 use crate::hooks::runtime::Runtime;
-use crate::hooks::since_v0_1_0::{HookPre, domain_kind};
+use crate::hooks::since_v0_1_0::domain_kind;
 use crate::hooks::state::{Grants, Secret};
+use crate::hooks::wit::Exports;
 use crate::hooks::{HookSettings, LoadStats};
 
 pub(crate) struct Loaded {
@@ -163,6 +164,7 @@ struct LoadOne<'a> {
 /// What hooks.toml grants a hook, once checked.
 struct Granted {
     limits: crate::hooks::HookLimits,
+    gate_limits: crate::hooks::HookLimits,
     grants: Grants,
     events: Option<Vec<EventKind>>,
     scope: crate::hooks::Scope,
@@ -217,11 +219,11 @@ impl LoadOne<'_> {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let pre = self
+        let exports = self
             .runtime
             .linker
             .instantiate_pre(&component)
-            .and_then(HookPre::new)
+            .and_then(Exports::new)
             .map_err(|e| vec![ProblemKind::Link(e.root_cause().to_string())])?;
         let Ok(granted) = granted else {
             return Err(problems);
@@ -235,7 +237,8 @@ impl LoadOne<'_> {
             events: BTreeSet::new(),
             limits: granted.limits,
             grants: Arc::new(granted.grants),
-            pre,
+            exports,
+            gate: None,
             runtime: Arc::clone(self.runtime),
         };
         let registration = hook
@@ -245,10 +248,18 @@ impl LoadOne<'_> {
 
         // Subscriptions the server does not emit yet are accepted and never delivered.
         let subscribed: BTreeSet<EventKind> = registration
-            .events
+            .handler
             .iter()
+            .flat_map(|r| r.events.iter())
             .filter_map(|k| domain_kind(*k))
             .collect();
+        if !registration.points.is_empty() {
+            hook.gate = Some(crate::hooks::hook::GateSpec {
+                points: registration.points.clone(),
+                limits: granted.gate_limits.clone(),
+                on_error: self.entry.on_error.unwrap_or_default(),
+            });
+        }
         hook.events = match granted.events {
             Some(wanted) => {
                 for kind in &wanted {
@@ -295,6 +306,18 @@ impl LoadOne<'_> {
             .unwrap_or_else(|bad| {
                 problems.extend(bad.into_iter().map(ProblemKind::Manifest));
                 self.settings.defaults.clone()
+            });
+        let gate_limits = self
+            .settings
+            .gates
+            .limits_for(
+                limits.memory_bytes,
+                self.entry.gate_timeout_ms,
+                self.entry.gate_fuel,
+            )
+            .unwrap_or_else(|bad| {
+                problems.extend(bad.into_iter().map(ProblemKind::Manifest));
+                limits.clone()
             });
         let mut allowed = Vec::new();
         let mut tenant_net = None;
@@ -405,6 +428,7 @@ impl LoadOne<'_> {
         }
         Ok(Granted {
             limits,
+            gate_limits,
             grants: Grants {
                 tenant_net: tenant_net.map(Arc::new),
                 allowed_hosts: allowed.into(),
@@ -500,8 +524,8 @@ pub(crate) fn check_interfaces(
                 })
         })
         .collect();
-    match find_handler_export(ty.exports(engine).map(|(name, _)| name)) {
-        Ok(()) => {}
+    match crate::hooks::wit::find_exports(ty.exports(engine).map(|(name, _)| name)) {
+        Ok(_) => {}
         Err(Some(found)) => problems.push(ProblemKind::UnsupportedVersion { found }),
         Err(None) => problems.push(ProblemKind::NoHandler),
     }

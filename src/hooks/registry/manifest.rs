@@ -58,6 +58,12 @@ pub struct HookEntry {
     pub secrets: BTreeMap<String, String>,
     /// Platform hooks only: the tenants whose events it receives (default: every tenant).
     pub tenants: Option<Vec<String>>,
+    /// Gates: what a trap, timeout or bad answer means (`deny`, the default, or `allow`).
+    pub on_error: Option<crate::domain::OnError>,
+    /// Gates: wall clock per decision (default `[hooks] gate_timeout_ms`, 50).
+    pub gate_timeout_ms: Option<u64>,
+    /// Gates: fuel per decision (default `[hooks] gate_fuel`).
+    pub gate_fuel: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -47,12 +47,13 @@ pub use tenant_manifest::{
 };
 pub use validate::{Prepared, too_large};
 
+use super::hook::GateSpec;
 use super::outbound::TenantNet;
 use super::runtime::Runtime;
 use super::state::{Grants, Secret};
-use super::{HookSettings, LoadError, WasmHook};
+use super::{HookLimits, HookSettings, LoadError, WasmHook};
 use crate::crypto::SecretBox;
-use crate::domain::{EventKind, TenantId};
+use crate::domain::{DecisionPoint, EventKind, TenantId};
 use crate::events::{EventHandler, HandlerSource};
 use crate::store::{Store, StoreError, TenantHookRow};
 use api_hook::ApiHookParts;
@@ -148,6 +149,28 @@ pub struct HookInfo {
     pub secrets: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+    /// For a gate: the decision points it serves, its budget and `on_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateInfo {
+    pub points: Vec<&'static str>,
+    pub fuel: u64,
+    pub timeout_ms: u128,
+    pub on_error: &'static str,
+}
+
+impl From<&GateSpec> for GateInfo {
+    fn from(g: &GateSpec) -> Self {
+        Self {
+            points: g.points.iter().map(|p| p.as_str()).collect(),
+            fuel: g.limits.fuel,
+            timeout_ms: g.limits.timeout.as_millis(),
+            on_error: g.on_error.as_str(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -376,6 +399,9 @@ impl HookRegistry {
             .into_iter()
             .map(|(row, manifest)| Arc::new(self.build_hook(tenant, row, manifest, &opened)))
             .collect();
+        for gate in hooks.iter().filter(|h| h.gate.is_some() && h.enabled) {
+            gate.warm_up();
+        }
         hooks.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
         Ok(hooks.into())
     }
@@ -421,6 +447,23 @@ impl HookRegistry {
             .iter()
             .filter_map(|e| EventKind::parse(e))
             .collect();
+        let points: BTreeSet<DecisionPoint> = serde_json::from_str::<Vec<String>>(&row.gate_points)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| DecisionPoint::parse(p))
+            .collect();
+        // As for the limits: a ceiling lowered since the deploy wins.
+        let gate = (!points.is_empty()).then(|| GateSpec {
+            points,
+            limits: manifest
+                .gate_limits(ceilings, limits.memory_bytes)
+                .unwrap_or_else(|_| HookLimits {
+                    fuel: ceilings.gates.fuel.min(ceilings.fuel),
+                    memory_bytes: limits.memory_bytes,
+                    timeout: ceilings.gates.timeout.min(ceilings.timeout),
+                }),
+            on_error: manifest.on_error.unwrap_or_default(),
+        });
         ApiHook::new(
             ApiHookParts {
                 name: row.name,
@@ -439,6 +482,7 @@ impl HookRegistry {
                 },
                 manifest,
                 limits,
+                gate,
             },
             Arc::clone(&self.loader),
         )
@@ -492,6 +536,7 @@ impl HookRegistry {
                 config: None,
                 secrets: None,
                 updated_at: None,
+                gate: h.gate().map(GateInfo::from),
             })
             .collect();
         for h in self.files.get(tenant).into_iter().flatten() {
@@ -511,6 +556,7 @@ impl HookRegistry {
                 config: None,
                 secrets: None,
                 updated_at: None,
+                gate: h.gate().map(GateInfo::from),
             });
         }
         for h in self.api_hooks(tenant) {
@@ -532,6 +578,7 @@ impl HookRegistry {
             config: Some(h.manifest.config.clone()),
             secrets: Some(h.manifest.secrets.clone()),
             updated_at: Some(h.updated_at),
+            gate: h.gate.as_ref().map(GateInfo::from),
         }
     }
 
@@ -593,6 +640,37 @@ impl HookRegistry {
 
     pub fn store(&self) -> &Store {
         &self.loader.store
+    }
+}
+
+impl crate::flows::GateSource for HookRegistry {
+    /// Platform gates first, then the tenant's own: file-deployed, then API-deployed, each in
+    /// load order.
+    fn gates_for(
+        &self,
+        tenant: &TenantId,
+        point: crate::domain::DecisionPoint,
+    ) -> Vec<Arc<dyn crate::flows::Gate>> {
+        let platform = self
+            .platform
+            .iter()
+            .filter(|h| h.scope().includes(tenant) && h.serves(point));
+        let files = self
+            .files
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter(|h| h.serves(point));
+        let api = self.api_hooks(tenant);
+        let api = api
+            .into_iter()
+            .filter(|h| h.serves(point))
+            .map(|h| h as Arc<dyn crate::flows::Gate>);
+        platform
+            .chain(files)
+            .map(|h| Arc::clone(h) as Arc<dyn crate::flows::Gate>)
+            .chain(api)
+            .collect()
     }
 }
 

@@ -30,10 +30,11 @@ pub enum ProblemKind {
     /// Over the component size or compile-time ceiling.
     #[error("{0}")]
     CompileLimit(crate::hooks::registry::compile::CompileError),
-    #[error("targets hookauth:hooks@{found}; this host serves 0.1.x")]
+    #[error("targets hookauth:hooks@{found}; this host serves handler@0.1.x and gate@0.2.x")]
     UnsupportedVersion { found: String },
     #[error(
-        "does not export hookauth:hooks/handler@0.1.x (build it for the `hook` world in wit/v0.1.0)"
+        "does not export hookauth:hooks/handler@0.1.x or hookauth:hooks/gate@0.2.x (build it for \
+         the `hook` world of wit/v0.1.0, or `gate-hook` / `hook-and-gate` of wit/v0.2.0)"
     )]
     NoHandler,
     #[error("imports `{import}`, which is not allowed: {reason}")]

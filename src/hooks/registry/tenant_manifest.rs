@@ -43,6 +43,15 @@ pub struct TenantManifest {
     /// (`PUT .../hook-secrets/{key}`). Never an environment variable.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Gates: what a trap, timeout or bad answer means (`deny`, the default, or `allow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<crate::domain::OnError>,
+    /// Gates: wall clock per decision, within the ceilings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_timeout_ms: Option<u64>,
+    /// Gates: fuel per decision, within the ceilings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_fuel: Option<u64>,
 }
 
 /// The operator's `[tenant_hooks]` ceilings, resolved.
@@ -57,6 +66,9 @@ pub struct Ceilings {
     /// Largest component and longest compile; `max_component_bytes` above is the size limit
     /// checked at deploy, this one's size applies to every compile.
     pub compile: crate::hooks::compile::CompileLimits,
+    /// The operator's gate budgets (`[hooks] gate_*`); a tenant gate is also held to `fuel`
+    /// and `timeout` above.
+    pub gates: crate::hooks::GateBudgets,
 }
 
 impl Ceilings {
@@ -152,6 +164,23 @@ impl TenantManifest {
             limits.timeout = Duration::from_millis(ms);
         }
         Ok(limits)
+    }
+
+    /// A gate's limits: `gate_timeout_ms` / `gate_fuel` within the operator's gate ceilings
+    /// and the tenant ceilings (the defaults when absent, lowered to the ceilings).
+    pub fn gate_limits(
+        &self,
+        ceilings: &Ceilings,
+        memory_bytes: usize,
+    ) -> Result<HookLimits, DeployError> {
+        let budgets = crate::hooks::GateBudgets {
+            max_timeout: ceilings.gates.max_timeout.min(ceilings.timeout),
+            max_fuel: ceilings.gates.max_fuel.min(ceilings.fuel),
+            ..ceilings.gates.clone()
+        };
+        budgets
+            .limits_for(memory_bytes, self.gate_timeout_ms, self.gate_fuel)
+            .map_err(|bad| DeployError::new("limit_above_ceiling", bad.join("; ")))
     }
 
     /// The granted hosts, each covered by one of the operator's.
@@ -260,6 +289,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             allowed_hosts: vec![HostPattern::parse("*.example.com").unwrap()],
             compile: Default::default(),
+            gates: Default::default(),
         };
         let m = TenantManifest::parse(br#"{"fuel": 1001}"#).unwrap();
         assert_eq!(m.limits(&ceilings).unwrap_err().code, "limit_above_ceiling");
@@ -268,5 +298,15 @@ mod tests {
         assert_eq!(m.hosts(&ceilings).unwrap_err().code, "host_not_allowed");
         let m = TenantManifest::parse(br#"{}"#).unwrap();
         assert_eq!(m.limits(&ceilings).unwrap().fuel, 1000);
+        // A tenant gate is held to the tenant ceilings as well as the operator's gate ones.
+        let gate = m.gate_limits(&ceilings, 1 << 20).unwrap();
+        assert_eq!((gate.fuel, gate.timeout), (1000, Duration::from_millis(50)));
+        let m = TenantManifest::parse(br#"{"gate_timeout_ms": 501}"#).unwrap();
+        assert_eq!(
+            m.gate_limits(&ceilings, 1 << 20).unwrap_err().code,
+            "limit_above_ceiling"
+        );
+        let m = TenantManifest::parse(br#"{"on_error": "sometimes"}"#);
+        assert_eq!(m.unwrap_err().code, "invalid_manifest");
     }
 }

@@ -16,14 +16,17 @@ use crate::hooks::engine::hex;
 use crate::hooks::invoke::{Call, Returned, run};
 use crate::hooks::loader::{check_header, check_interfaces};
 use crate::hooks::problems::ProblemKind;
-use crate::hooks::since_v0_1_0::{HookPre, domain_kind};
+use crate::hooks::since_v0_1_0::domain_kind;
 use crate::hooks::state::Grants;
+use crate::hooks::wit::Exports;
 
 /// A deploy that passed every check, ready to be stored.
 pub struct Prepared {
     pub sha256: String,
     pub manifest: TenantManifest,
     pub events: BTreeSet<EventKind>,
+    /// The decision points it serves as a gate (empty for an after-event hook).
+    pub points: BTreeSet<crate::domain::DecisionPoint>,
     /// Keeps the compiled code alive until the stored hook picks it up, so it is not compiled
     /// twice.
     pub(crate) _code: Arc<Code>,
@@ -104,42 +107,67 @@ impl HookRegistry {
             };
             return Err(DeployError::new(code, problem.to_string()));
         }
-        let pre = loader
+        let exports = loader
             .runtime
             .linker
             .instantiate_pre(&component)
-            .and_then(HookPre::new)
+            .and_then(Exports::new)
             .map_err(|e| {
                 DeployError::new(
                     "wrong_world",
                     format!("cannot be linked: {}", e.root_cause()),
                 )
             })?;
-        // register() runs with no grants at all: no side effects, nothing to read.
-        let (outcome, _usage) = run(
-            &loader.runtime,
-            &pre,
-            &Arc::new(Grants::default()),
-            &limits,
-            None,
-            Call::Register,
-        )
-        .await;
-        let registration = match outcome {
-            Ok(Returned::Registration(r)) => r,
-            Ok(Returned::Handled(_)) => unreachable!("register returns a registration"),
-            Err(kind) => {
-                return Err(DeployError::new(
-                    "register_failed",
-                    format!("its register() call failed: {kind}"),
-                ));
+        // Checked here even for a hook that turns out not to be a gate: a manifest is refused
+        // for asking too much, whatever it runs.
+        manifest.gate_limits(ceilings, limits.memory_bytes)?;
+        // register() runs with no grants at all: no side effects, nothing to read. A gate's
+        // decision points are resolved now and stored: its code is compiled lazily, but a
+        // request must know its gates at once.
+        let no_grants = Arc::new(Grants::default());
+        let mut subscribed = BTreeSet::new();
+        let mut needs_config = BTreeSet::new();
+        let mut needs_secrets = BTreeSet::new();
+        let mut points = BTreeSet::new();
+        let calls = [
+            (exports.has_handler(), Call::Register, "register()"),
+            (exports.has_gate(), Call::GateRegister, "gate register()"),
+        ];
+        for (exported, call, what) in calls {
+            if !exported {
+                continue;
             }
-        };
-        let subscribed: BTreeSet<EventKind> = registration
-            .events
-            .iter()
-            .filter_map(|k| domain_kind(*k))
-            .collect();
+            let (outcome, _usage) =
+                run(&loader.runtime, &exports, &no_grants, &limits, None, call).await;
+            match outcome {
+                Ok(Returned::Registration(r)) => {
+                    subscribed.extend(r.events.iter().filter_map(|k| domain_kind(*k)));
+                    needs_config.extend(r.config);
+                    needs_secrets.extend(r.secrets);
+                }
+                Ok(Returned::GateRegistration {
+                    points: p,
+                    config,
+                    secrets,
+                }) => {
+                    points = p;
+                    needs_config.extend(config);
+                    needs_secrets.extend(secrets);
+                }
+                Ok(_) => {
+                    return Err(DeployError::new(
+                        "register_failed",
+                        format!("its {what} call returned something else than a registration"),
+                    ));
+                }
+                Err(kind) => {
+                    return Err(DeployError::new(
+                        "register_failed",
+                        format!("its {what} call failed: {kind}"),
+                    ));
+                }
+            }
+        }
         let events = match wanted {
             Some(wanted) => {
                 if let Some(k) = wanted.iter().find(|k| !subscribed.contains(k)) {
@@ -152,8 +180,7 @@ impl HookRegistry {
             }
             None => subscribed,
         };
-        if let Some(key) = registration
-            .config
+        if let Some(key) = needs_config
             .iter()
             .find(|k| !manifest.config.contains_key(*k))
         {
@@ -162,8 +189,7 @@ impl HookRegistry {
                 format!("the hook needs config `{key}`; add it to the manifest's config"),
             ));
         }
-        if let Some(key) = registration
-            .secrets
+        if let Some(key) = needs_secrets
             .iter()
             .find(|k| !manifest.secrets.contains_key(*k))
         {
@@ -179,6 +205,7 @@ impl HookRegistry {
             sha256,
             manifest,
             events,
+            points,
             _code: code,
         })
     }
@@ -197,7 +224,8 @@ impl HookRegistry {
     pub fn check_manifest(&self, manifest: &TenantManifest) -> Result<(), DeployError> {
         let ceilings = &self.loader().ceilings;
         manifest.check_config()?;
-        manifest.limits(ceilings)?;
+        let limits = manifest.limits(ceilings)?;
+        manifest.gate_limits(ceilings, limits.memory_bytes)?;
         manifest.hosts(ceilings)?;
         Ok(())
     }

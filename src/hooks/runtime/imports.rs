@@ -13,9 +13,6 @@ pub const HOOKAUTH_VERSION_PREFIX: &str = "0.1.";
 /// The WASI version the linker provides (wasmtime-wasi 48 implements 0.2.12; any 0.2.x links).
 pub const WASI_VERSION_PREFIX: &str = "0.2.";
 
-/// The interface a hook must export, without its version.
-pub const HANDLER_INTERFACE: &str = "hookauth:hooks/handler";
-
 /// Interfaces a hook may import, without their version, and why each is harmless.
 const ALLOWED: &[(&str, &str)] = &[
     ("hookauth:hooks/host", "logging, config and secrets"),
@@ -122,22 +119,6 @@ pub fn check_import(name: &str) -> Result<(), ImportRefusal> {
     }
 }
 
-/// Finds the handler export among a component's export names and checks its version.
-/// `Err` carries the version the component targets when it is not one this host serves.
-pub fn find_handler_export<'a>(
-    mut exports: impl Iterator<Item = &'a str>,
-) -> Result<(), Option<String>> {
-    let handler = exports.find_map(|name| {
-        let (interface, version) = name.split_once('@').unwrap_or((name, ""));
-        (interface == HANDLER_INTERFACE).then_some(version)
-    });
-    match handler {
-        Some(v) if v.starts_with(HOOKAUTH_VERSION_PREFIX) => Ok(()),
-        Some(v) => Err(Some(v.to_owned())),
-        None => Err(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,21 +174,5 @@ mod tests {
         ));
         assert!(check_import("wasi:cli/stdout").is_err());
         assert!(check_import("wasi:cli/stdout@0.3.0").is_err());
-    }
-
-    #[test]
-    fn finds_the_handler_export() {
-        assert_eq!(
-            find_handler_export(["hookauth:hooks/handler@0.1.0"].into_iter()),
-            Ok(())
-        );
-        assert_eq!(
-            find_handler_export(["hookauth:hooks/handler@0.3.0"].into_iter()),
-            Err(Some("0.3.0".into()))
-        );
-        assert_eq!(
-            find_handler_export(["wasi:cli/run@0.2.0"].into_iter()),
-            Err(None)
-        );
     }
 }

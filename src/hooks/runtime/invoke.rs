@@ -8,9 +8,10 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use crate::hooks::limits::HookLimits;
 use crate::hooks::runtime::Runtime;
-use crate::hooks::since_v0_1_0::{HookPre, Registration, WitEvent};
 use crate::hooks::state::{Grants, HookState, LogContext, MemoryLimitExceeded};
 use crate::hooks::stdio::{STDIO_LINES, bounded_text, escape_controls};
+use crate::hooks::wit::Exports;
+pub(crate) use crate::hooks::wit::{Call, Returned};
 
 /// Why an invocation failed. Guest errors are the hook's own report; everything else is caught
 /// by the host.
@@ -103,21 +104,11 @@ pub struct Usage {
     pub error_bytes_cut: usize,
 }
 
-pub(crate) enum Call<'a> {
-    Register,
-    Handle(&'a WitEvent),
-}
-
-pub(crate) enum Returned {
-    Registration(Registration),
-    Handled(Result<(), String>),
-}
-
 /// Runs one call in a fresh store. Never panics on guest misbehaviour: every trap becomes a
 /// [`FailureKind`].
 pub(crate) async fn run(
     runtime: &Runtime,
-    pre: &HookPre<HookState>,
+    exports: &Exports,
     grants: &Arc<Grants>,
     limits: &HookLimits,
     log: Option<LogContext>,
@@ -157,12 +148,12 @@ pub(crate) async fn run(
     let outcome = {
         let store = &mut store;
         let work = async move {
-            let hook = loop {
+            let instance = loop {
                 // Registered before trying, so a release between the failure and the wait
                 // still wakes this one.
                 let freed = runtime.pool_freed.notified();
-                match pre.instantiate_async(&mut *store).await {
-                    Ok(hook) => break hook,
+                match exports.pre.instantiate_async(&mut *store).await {
+                    Ok(instance) => break instance,
                     // The pool is sized per slot for typical hooks; a hook with many core
                     // instances (Python) can find it full although it holds a slot. Wait for
                     // another invocation to end (within this one's deadline), in a fresh store:
@@ -174,20 +165,10 @@ pub(crate) async fn run(
                     Err(e) => return Err(e),
                 }
             };
-            let handler = hook.hookauth_hooks_handler();
-            match call {
-                Call::Register => handler
-                    .call_register(&mut *store)
-                    .await
-                    .map(Returned::Registration),
-                Call::Handle(event) => handler
-                    .call_handle(&mut *store, event)
-                    .await
-                    .map(Returned::Handled),
-            }
+            exports.call(store, &instance, call).await
         };
         match tokio::time::timeout(limits.timeout, work).await {
-            Ok(Ok(Returned::Handled(Err(message)))) => {
+            Ok(Ok(Returned::Handled(Err(message)) | Returned::Decided(Err(message)))) => {
                 // Logged and stored as the delivery's last error: never whole, never raw.
                 let (message, cut) = bounded_text(&message, runtime.caps.error_bytes);
                 error_cut = cut;

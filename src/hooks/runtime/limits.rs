@@ -66,6 +66,76 @@ impl HookLimits {
     }
 }
 
+/// Wall clock per gate decision by default: a gate runs inside a login or a sign-up, so its
+/// budget is a fraction of the request's, not of a background delivery's.
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Fuel per gate decision by default (a trivial Rust gate uses a few thousand).
+pub const DEFAULT_GATE_FUEL: u64 = 5_000_000;
+
+/// The operator's gate budgets (`[hooks] gate_*`): what a gate gets unless hooks.toml says
+/// otherwise, and how far hooks.toml (or a tenant manifest) may raise it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateBudgets {
+    pub timeout: Duration,
+    pub fuel: u64,
+    pub max_timeout: Duration,
+    pub max_fuel: u64,
+}
+
+impl Default for GateBudgets {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_GATE_TIMEOUT,
+            fuel: DEFAULT_GATE_FUEL,
+            max_timeout: Duration::from_secs(5),
+            max_fuel: 1_000_000_000,
+        }
+    }
+}
+
+impl GateBudgets {
+    /// A gate's limits: the hook's memory, these budgets, and the hook's own `gate_timeout_ms` /
+    /// `gate_fuel` within the ceilings. (Gates are files in the hooks directory, platform or
+    /// tenant: whoever writes them is trusted with the operator's ceilings.)
+    pub fn limits_for(
+        &self,
+        memory_bytes: usize,
+        timeout_ms: Option<u64>,
+        fuel: Option<u64>,
+    ) -> Result<HookLimits, Vec<String>> {
+        let mut bad = Vec::new();
+        let (max_timeout, max_fuel) = (self.max_timeout, self.max_fuel);
+        let timeout = match timeout_ms {
+            Some(ms) if ms == 0 || u128::from(ms) > max_timeout.as_millis() => {
+                bad.push(format!(
+                    "gate_timeout_ms = {ms} is outside 1..={}",
+                    max_timeout.as_millis()
+                ));
+                max_timeout
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => self.timeout.min(max_timeout),
+        };
+        let fuel = match fuel {
+            Some(f) if f == 0 || f > max_fuel => {
+                bad.push(format!("gate_fuel = {f} is outside 1..={max_fuel}"));
+                max_fuel
+            }
+            Some(f) => f,
+            None => self.fuel.min(max_fuel),
+        };
+        if bad.is_empty() {
+            Ok(HookLimits {
+                fuel,
+                memory_bytes,
+                timeout,
+            })
+        } else {
+            Err(bad)
+        }
+    }
+}
+
 /// What one invocation may make the host do or keep on its behalf, beyond fuel, memory and
 /// time, and the outbound connections one hook may hold across all of its invocations.
 /// Operator-wide (`[hooks]` in the config); each value is checked against [`SandboxCaps::check`]

@@ -19,9 +19,7 @@ pub const STDIO_CAP: usize = 16 * 1024;
 pub const STDIO_LINES: usize = 1000;
 
 fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}'
-            | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    crate::domain::is_unsafe_char(c)
 }
 
 fn push_escaped(out: &mut String, c: char) {

@@ -37,7 +37,7 @@ pub fn domain_kind(kind: WitEventKind) -> Option<EventKind> {
     })
 }
 
-fn user(u: &UserSnapshot) -> User {
+pub(crate) fn user(u: &UserSnapshot) -> User {
     User {
         id: u.id.clone(),
         email: u.email.clone(),

@@ -259,6 +259,27 @@ pub async fn failures(
     )))
 }
 
+#[derive(Deserialize)]
+pub struct DecisionQuery {
+    hook: Option<String>,
+    decision: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The tenant's gate decisions, newest first.
+pub async fn decisions(
+    State(app): State<AppState>,
+    admin: HookAdmin,
+    Query(query): Query<DecisionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    Ok(Json(json!(
+        app.hooks_admin()?
+            .decisions(&admin.tenant, query.hook, query.decision, limit)
+            .await?
+    )))
+}
+
 pub async fn replay(
     State(app): State<AppState>,
     admin: HookAdmin,

@@ -65,6 +65,7 @@ pub fn management_routes(max_upload_bytes: usize) -> Router<AppState> {
                 axum::routing::put(hooks::put_secret).delete(hooks::delete_secret),
             )
             .route(&format!("{prefix}/hook-failures"), get(hooks::failures))
+            .route(&format!("{prefix}/hook-decisions"), get(hooks::decisions))
             .route(
                 &format!("{prefix}/hook-failures/{{id}}/replay"),
                 post(hooks::replay),
