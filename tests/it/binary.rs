@@ -126,6 +126,56 @@ fn hooks_run(dir: &std::path::Path, event: &str, file: &std::path::Path) -> std:
 }
 
 #[test]
+fn hooks_check_and_run_show_a_gate_s_points_and_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("probe.wasm");
+    std::fs::write(&probe, crate::shared::gate_probe()).unwrap();
+    let out = hookauth(dir.path())
+        .args(["hooks", "check"])
+        .arg(&probe)
+        .output()
+        .unwrap();
+    let report = success_json(&out);
+    assert_eq!(report["gate"], "hookauth:hooks/gate@0.2.0", "{report}");
+    assert_eq!(report["wit"], "hookauth:hooks/handler@0.1.0", "{report}");
+    assert_eq!(
+        report["decision_points"],
+        json!(["before_register", "before_login", "check_password", "token_claims"])
+    );
+    assert_eq!(
+        (report["gate_timeout_ms"].as_u64(), report["on_error"].as_str()),
+        (Some(50), Some("deny"))
+    );
+
+    // A decision point instead of an event: the gate's raw decision.
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"email": "deny@example.com"}"#).unwrap();
+    let out = hookauth(dir.path())
+        .args(["hooks", "run", "--event", "before_register", "--payload"])
+        .arg(&payload)
+        .arg(&probe)
+        .output()
+        .unwrap();
+    let report = success_json(&out);
+    assert_eq!(report["result"], "ok", "{report}");
+    assert_eq!(report["decision"]["decision"], "deny", "{report}");
+    assert_eq!(report["decision"]["code"], "no_entry", "{report}");
+    let out = hooks_run(dir.path(), "token_claims", &probe);
+    let report = success_json(&out);
+    assert_eq!(report["decision"]["claims"]["plan"], "pro", "{report}");
+    // A hook that is not a gate for the point says so.
+    let audit = dir.path().join("10-audit.wasm");
+    std::fs::write(&audit, crate::shared::guest("audit-log")).unwrap();
+    let out = hooks_run(dir.path(), "before_login", &audit);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a gate for before_login"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("10-audit.wasm");

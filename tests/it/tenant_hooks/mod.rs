@@ -4,6 +4,7 @@
 mod allow_list;
 mod api;
 mod delivery;
+mod gates;
 mod permissions;
 mod replicas;
 mod support;
