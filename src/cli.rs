@@ -111,8 +111,7 @@ pub enum HooksCommand {
     New {
         /// The hook's name, kebab-case (its hooks.toml key and .wasm file name).
         name: String,
-        /// `event`: an after-event hook (observes committed events); `gate`: a gate (decides
-        /// inline, before the flow commits: deny a registration or login, add token claims).
+        /// What kind of hook to make.
         #[arg(long, value_enum, default_value = "event")]
         kind: crate::hooks::scaffold::Kind,
         #[arg(long, value_enum)]

@@ -3,7 +3,8 @@
 //!
 //! - [`runtime`]: running hooks: the one [`engine`], allowed [`imports`], a store's state and
 //!   grants (`state`, [`outbound`], [`stdio`]), `limits`, one invocation (`invoke`).
-//! - [`wit`]: the WIT versions served, `since_v0_1_0` and the `latest` alias.
+//! - [`wit`]: the WIT versions served (`since_v0_1_0`, `since_v0_2_0`, the `latest` alias),
+//!   which exports a component has and how each is called.
 //! - [`registry`]: where hooks come from: the three sources and their order, [`manifest`]
 //!   (`hooks.toml`) and tenant manifests, the `loader`, the compile [`cache`], API hooks stored
 //!   in the database, replica sync. [`HookRegistry`] is the server's [`HandlerSource`].
@@ -25,7 +26,6 @@ pub use registry::{cache, compile, manifest};
 pub(crate) use registry::{hook, loader, problems};
 pub use runtime::{engine, imports, outbound, stdio};
 pub(crate) use runtime::{invoke, limits, state};
-pub use wit::{since_v0_1_0, since_v0_2_0};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

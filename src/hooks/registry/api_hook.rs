@@ -18,9 +18,9 @@ use crate::flows::Gate;
 use crate::hooks::hook::{GateSpec, HookFailure, log_failure};
 use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
 use crate::hooks::limits::HookLimits;
-use crate::hooks::since_v0_1_0::wit_event;
 use crate::hooks::state::{Grants, LogContext};
 use crate::hooks::wit::Exports;
+use crate::hooks::wit::wit_event;
 
 pub struct ApiHook {
     pub(crate) name: Arc<str>,

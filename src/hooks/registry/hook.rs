@@ -16,9 +16,9 @@ use crate::flows::Gate;
 use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
 use crate::hooks::limits::HookLimits;
 use crate::hooks::runtime::Runtime;
-use crate::hooks::since_v0_1_0::wit_event;
 use crate::hooks::state::{Grants, LogContext};
 use crate::hooks::wit::Exports;
+use crate::hooks::wit::wit_event;
 
 pub struct WasmHook {
     pub(crate) name: Arc<str>,
@@ -336,7 +336,7 @@ impl WasmHook {
 #[derive(Debug, Default)]
 pub(crate) struct Registered {
     /// `handler.register` (if it exports a handler).
-    pub handler: Option<crate::hooks::since_v0_1_0::Registration>,
+    pub handler: Option<crate::hooks::wit::Registration>,
     /// `gate.register`'s decision points (if it exports a gate).
     pub points: BTreeSet<DecisionPoint>,
     /// Config keys and secret names required by either export.

@@ -23,9 +23,9 @@ use crate::hooks::manifest::{
 use crate::hooks::outbound::{AllowedHost, HostPattern, TenantNet};
 use crate::hooks::problems::{Problem, ProblemKind};
 use crate::hooks::runtime::Runtime;
-use crate::hooks::since_v0_1_0::domain_kind;
 use crate::hooks::state::{Grants, Secret};
 use crate::hooks::wit::Exports;
+use crate::hooks::wit::domain_kind;
 use crate::hooks::{HookSettings, LoadStats};
 
 pub(crate) struct Loaded {

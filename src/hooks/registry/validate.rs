@@ -16,9 +16,9 @@ use crate::hooks::engine::hex;
 use crate::hooks::invoke::{Call, Returned, run};
 use crate::hooks::loader::{check_header, check_interfaces};
 use crate::hooks::problems::ProblemKind;
-use crate::hooks::since_v0_1_0::domain_kind;
 use crate::hooks::state::Grants;
 use crate::hooks::wit::Exports;
+use crate::hooks::wit::domain_kind;
 
 /// A deploy that passed every check, ready to be stored.
 pub struct Prepared {

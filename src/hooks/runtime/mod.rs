@@ -15,11 +15,10 @@ pub mod stdio;
 
 use tokio::sync::{Notify, Semaphore};
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
 use crate::hooks::engine::{EpochTicker, build_engine};
 use crate::hooks::limits::SandboxCaps;
-use crate::hooks::since_v0_1_0::Hook;
 use crate::hooks::state::HookState;
 
 pub(crate) struct Runtime {
@@ -73,6 +72,6 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<HookState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    Hook::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)?;
+    crate::hooks::wit::add_to_linker(&mut linker)?;
     Ok(linker)
 }

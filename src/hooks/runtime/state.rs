@@ -19,7 +19,6 @@ use crate::hooks::limits::SandboxCaps;
 use crate::hooks::outbound::{
     AllowedHost, HookConnections, OutboundCaps, OutboundPolicy, TenantNet,
 };
-use crate::hooks::since_v0_1_0::{Level, hookauth};
 use crate::hooks::stdio::{CappedPipe, escape_controls};
 
 /// Log lines one invocation may write through `host.log` by default (`hooks.log_max_lines`).
@@ -349,10 +348,15 @@ fn cut_to(mut s: String, max: usize) -> String {
     s
 }
 
-impl hookauth::hooks::types::Host for HookState {}
-
-impl hookauth::hooks::host::Host for HookState {
-    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+impl HookState {
+    /// `host.log` (every WIT version): one line into the server's log, within the invocation's
+    /// line and byte budget, escaped, with the hook's context attached.
+    pub(crate) fn log_line(
+        &mut self,
+        level: tracing::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) {
         let budget = &mut self.log_budget;
         let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         if budget.lines_left == 0 {
@@ -392,20 +396,22 @@ impl hookauth::hooks::host::Host for HookState {
             };
         }
         match level {
-            Level::Trace => emit!(tracing::Level::TRACE),
-            Level::Debug => emit!(tracing::Level::DEBUG),
-            Level::Info => emit!(tracing::Level::INFO),
-            Level::Warn => emit!(tracing::Level::WARN),
-            Level::Error => emit!(tracing::Level::ERROR),
+            tracing::Level::TRACE => emit!(tracing::Level::TRACE),
+            tracing::Level::DEBUG => emit!(tracing::Level::DEBUG),
+            tracing::Level::INFO => emit!(tracing::Level::INFO),
+            tracing::Level::WARN => emit!(tracing::Level::WARN),
+            _ => emit!(tracing::Level::ERROR),
         }
     }
 
-    fn config_get(&mut self, key: String) -> Option<String> {
-        self.grants.config.get(&key).cloned()
+    /// `host.config-get`: a value of this hook's `config`.
+    pub(crate) fn config_value(&self, key: &str) -> Option<String> {
+        self.grants.config.get(key).cloned()
     }
 
-    fn secret_get(&mut self, key: String) -> Option<String> {
-        self.grants.secrets.get(&key).map(|s| s.0.clone())
+    /// `host.secret-get`: one of this hook's secrets.
+    pub(crate) fn secret_value(&self, key: &str) -> Option<String> {
+        self.grants.secrets.get(key).map(|s| s.0.clone())
     }
 }
 

@@ -12,6 +12,10 @@ pub mod since_v0_2_0;
 
 pub use since_v0_2_0 as latest;
 
+/// What the rest of the host needs of the versions: events and registrations are 0.1.0's
+/// (0.2.0 reuses them), so these name that version here, and only here.
+pub(crate) use since_v0_1_0::{Registration, domain_kind, wit_event};
+
 use std::collections::BTreeSet;
 
 use wasmtime::Store;
@@ -67,6 +71,16 @@ pub fn find_exports<'a>(
     } else {
         Ok(found)
     }
+}
+
+/// Links every version's host interfaces (0.2.0 adds none of its own).
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<HookState>,
+) -> wasmtime::Result<()> {
+    since_v0_1_0::Hook::add_to_linker::<HookState, wasmtime::component::HasSelf<HookState>>(
+        linker,
+        |state| state,
+    )
 }
 
 /// One call into a hook.

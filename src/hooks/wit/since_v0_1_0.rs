@@ -3,6 +3,7 @@
 //! so 0.1.0 hooks keep loading.
 
 use crate::domain::{Event, EventKind, EventPayload, UserSnapshot};
+use crate::hooks::state::HookState;
 
 wasmtime::component::bindgen!({
     world: "hook",
@@ -15,6 +16,31 @@ pub use hookauth::hooks::types::{
     EmailToken, Event as WitEvent, EventKind as WitEventKind, OauthLogin, Payload, Registration,
     RequestContext, User,
 };
+
+impl hookauth::hooks::types::Host for HookState {}
+
+/// 0.1.0's host interface (0.2.0 uses the same): the work is `HookState`'s, shared by every
+/// version that offers it.
+impl hookauth::hooks::host::Host for HookState {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.log_line(level, message, fields);
+    }
+
+    fn config_get(&mut self, key: String) -> Option<String> {
+        self.config_value(&key)
+    }
+
+    fn secret_get(&mut self, key: String) -> Option<String> {
+        self.secret_value(&key)
+    }
+}
 
 /// The domain kind a WIT kind is delivered as. Kinds the server does not emit yet (OAuth
 /// register/link/unlink, MFA) have none: a hook may subscribe to them, and simply never sees one.
