@@ -140,10 +140,18 @@ fn hooks_check_and_run_show_a_gate_s_points_and_decisions() {
     assert_eq!(report["wit"], "hookauth:hooks/handler@0.1.0", "{report}");
     assert_eq!(
         report["decision_points"],
-        json!(["before_register", "before_login", "check_password", "token_claims"])
+        json!([
+            "before_register",
+            "before_login",
+            "check_password",
+            "token_claims"
+        ])
     );
     assert_eq!(
-        (report["gate_timeout_ms"].as_u64(), report["on_error"].as_str()),
+        (
+            report["gate_timeout_ms"].as_u64(),
+            report["on_error"].as_str()
+        ),
         (Some(50), Some("deny"))
     );
 

@@ -14,7 +14,10 @@ on_both_backends!(a_tenant_deploys_a_gate_through_the_api_that_decides_only_for_
 
 async fn register(app: &crate::helpers::TestApp, tenant: &str, email: &str) -> (StatusCode, Value) {
     app.tenant(tenant)
-        .post("/register", json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .post(
+            "/register",
+            json!({"email": email, "password": crate::helpers::PASSWORD}),
+        )
         .await
 }
 
@@ -47,7 +50,15 @@ async fn a_tenant_deploys_a_gate_through_the_api_that_decides_only_for_it(backen
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, hook) = call(&app, Method::GET, "acme", "/hooks/probe", Some(OPERATOR), None).await;
+    let (status, hook) = call(
+        &app,
+        Method::GET,
+        "acme",
+        "/hooks/probe",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{hook}");
     assert_eq!(
         hook["gate"],
@@ -62,21 +73,46 @@ async fn a_tenant_deploys_a_gate_through_the_api_that_decides_only_for_it(backen
 
     // At once, for acme only.
     let (status, body) = register(&app, "acme", "deny@example.com").await;
-    assert_eq!((status, body["hook_code"].as_str()), (StatusCode::FORBIDDEN, Some("no_entry")), "{body}");
+    assert_eq!(
+        (status, body["hook_code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("no_entry")),
+        "{body}"
+    );
     let (status, body) = register(&app, "globex", "deny@example.com").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
     // Its decisions are acme's to read, not globex's.
-    let (status, mine) = call(&app, Method::GET, "acme", "/hook-decisions", Some(OPERATOR), None).await;
+    let (status, mine) = call(
+        &app,
+        Method::GET,
+        "acme",
+        "/hook-decisions",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     let mine = mine.as_array().unwrap();
     assert!(
-        mine.iter().any(|d| d["hook"] == "probe" && d["decision"] == "deny"),
+        mine.iter()
+            .any(|d| d["hook"] == "probe" && d["decision"] == "deny"),
         "{mine:?}"
     );
-    let (_, theirs) = call(&app, Method::GET, "globex", "/hook-decisions", Some(OPERATOR), None).await;
+    let (_, theirs) = call(
+        &app,
+        Method::GET,
+        "globex",
+        "/hook-decisions",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
     assert!(
-        theirs.as_array().unwrap().iter().all(|d| d["hook"] != "probe"),
+        theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["hook"] != "probe"),
         "{theirs}"
     );
 
