@@ -65,6 +65,28 @@ pub fn js_spidermonkey() -> &'static Built {
     once(&CELL, || js("spidermonkey"))
 }
 
+/// guest-examples/js/role-by-domain, the gate, with jco's QuickJS backend (its `./build.sh`).
+pub fn js_role_by_domain() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        require_command("JavaScript", "node", "--version");
+        require_tool(
+            "JavaScript",
+            &example_dir("js").join("node_modules/.bin/jco"),
+            "npm packages of guest-examples/js",
+        );
+        let out = out_dir().join("role-by-domain-js.wasm");
+        let took = run(
+            "building guest-examples/js/role-by-domain",
+            Command::new("bash")
+                .current_dir(example_dir("js").join("role-by-domain"))
+                .arg("build.sh")
+                .arg(&out),
+        );
+        (out, took)
+    })
+}
+
 fn python_build(hook: &str) -> (PathBuf, Duration) {
     let dir = example_dir("python");
     require_python(&dir);
@@ -97,6 +119,24 @@ pub fn python() -> &'static Built {
 pub fn python_collector() -> &'static Built {
     static CELL: OnceLock<Built> = OnceLock::new();
     once(&CELL, || python_build("collector"))
+}
+
+/// guest-examples/python/claims, the token-claims gate (its `./build.sh`).
+pub fn python_claims() -> &'static Built {
+    static CELL: OnceLock<Built> = OnceLock::new();
+    once(&CELL, || {
+        let example = example_dir("python");
+        require_python(&example);
+        let out = out_dir().join("claims-py.wasm");
+        let took = run(
+            "building guest-examples/python/claims",
+            Command::new("bash")
+                .current_dir(example.join("claims"))
+                .arg("build.sh")
+                .arg(&out),
+        );
+        (out, took)
+    })
 }
 
 /// tests/fixtures/hooks/python/raw_socket.py, the hostile guest trying raw sockets: the `hook`

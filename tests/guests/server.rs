@@ -99,6 +99,38 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get(&self, path: &str, bearer: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A superuser, created with the local CLI on the server's own database (password
+    /// [`PASSWORD`]).
+    pub fn create_superuser(&self, email: &str) {
+        use std::io::Write;
+        let mut create = hookauth(self.data.path())
+            .args(["user", "create-superuser", "--email", email])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = create.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Registers `email`. The answer is the same for new and taken addresses (no user
     /// enumeration), so the user's id comes from [`Server::me`] after logging in.
     pub async fn register(&self, email: &str) {
