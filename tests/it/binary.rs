@@ -125,6 +125,64 @@ fn hooks_run(dir: &std::path::Path, event: &str, file: &std::path::Path) -> std:
         .unwrap()
 }
 
+#[tokio::test]
+async fn hooks_decisions_lists_what_the_gates_of_a_running_server_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    std::fs::write(hooks.join("probe.wasm"), crate::shared::gate_probe()).unwrap();
+    std::fs::write(
+        hooks.join("hooks.toml"),
+        "[hooks.probe]\ngate_timeout_ms = 5000\n",
+    )
+    .unwrap();
+    let mut cmd = hookauth(dir.path());
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--hooks"])
+        .arg(&hooks);
+    let mut server = Process::spawn(cmd);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (status, body) = send(
+        &http,
+        reqwest::Method::POST,
+        format!("http://{}/api/v1/auth/register", server.addr),
+        None,
+        Some(json!({"email": "deny@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A graceful stop drains the audit queue into the database.
+    assert!(server.terminate(Duration::from_secs(60)).success());
+
+    let out = hookauth(dir.path())
+        .args(["hooks", "decisions", "--decision", "deny"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (
+            &lines[0]["hook"],
+            &lines[0]["point"],
+            &lines[0]["subject"],
+            &lines[0]["hook_code"]
+        ),
+        (
+            &json!("probe"),
+            &json!("before_register"),
+            &json!("deny@example.com"),
+            &json!("no_entry")
+        )
+    );
+}
+
 #[test]
 fn hooks_check_and_run_show_a_gate_s_points_and_decisions() {
     let dir = tempfile::tempdir().unwrap();
