@@ -582,13 +582,33 @@ fn every_bad_configuration_value_is_refused_naming_its_key() {
             "5",
             "tenant_hooks.compile_timeout_ms",
         ),
-        ("HOOKAUTH_HOOKS__GATE_TIMEOUT_MS", "0", "hooks.gate_timeout_ms"),
+        (
+            "HOOKAUTH_HOOKS__GATE_TIMEOUT_MS",
+            "0",
+            "hooks.gate_timeout_ms",
+        ),
         // Above its ceiling (gate_max_timeout_ms, 5000).
-        ("HOOKAUTH_HOOKS__GATE_TIMEOUT_MS", "6000", "hooks.gate_timeout_ms"),
+        (
+            "HOOKAUTH_HOOKS__GATE_TIMEOUT_MS",
+            "6000",
+            "hooks.gate_timeout_ms",
+        ),
         ("HOOKAUTH_HOOKS__GATE_FUEL", "0", "hooks.gate_fuel"),
-        ("HOOKAUTH_HOOKS__GATE_MAX_TIMEOUT_MS", "0", "hooks.gate_max_timeout_ms"),
-        ("HOOKAUTH_HOOKS__MAX_CLAIMS_BYTES", "1", "hooks.max_claims_bytes"),
-        ("HOOKAUTH_HOOKS__GATE_AUDIT_DAYS", "0", "hooks.gate_audit_days"),
+        (
+            "HOOKAUTH_HOOKS__GATE_MAX_TIMEOUT_MS",
+            "0",
+            "hooks.gate_max_timeout_ms",
+        ),
+        (
+            "HOOKAUTH_HOOKS__MAX_CLAIMS_BYTES",
+            "1",
+            "hooks.max_claims_bytes",
+        ),
+        (
+            "HOOKAUTH_HOOKS__GATE_AUDIT_DAYS",
+            "0",
+            "hooks.gate_audit_days",
+        ),
     ];
     for (var, value, key) in cases {
         let err = Config::load(
