@@ -18,17 +18,7 @@ pub async fn refresh(
     let now = flows.clock.now_millis();
 
     if !flows.settings.refresh_rotation {
-        let (user_id, family, auth_time) = flows
-            .store
-            .find_live_refresh(tenant, &digest, now)
-            .await?
-            .ok_or(FlowError::InvalidCredentials)?;
-        let user = flows
-            .store
-            .find_user(tenant, &user_id)
-            .await?
-            .filter(|u| u.is_active)
-            .ok_or(FlowError::InvalidCredentials)?;
+        let (user, family, auth_time) = live_session(flows, tenant, &digest, now).await?;
         let claims = flows.claims_for(&user, Grant::Refresh, ctx).await?;
         let access = flows.access_token(&user, &family, auth_time, claims);
         return Ok(flows.pair(access, token.to_owned()));
@@ -37,16 +27,7 @@ pub async fn refresh(
     // Claims are settled before the rotation commits: a gate that denies must not cost the
     // client its refresh token. Only tenants with claims gates pay for the extra read.
     let claims = if flows.has_gates(tenant, DecisionPoint::TokenClaims)? {
-        let Some((user_id, _, _)) = flows.store.find_live_refresh(tenant, &digest, now).await?
-        else {
-            return Err(FlowError::InvalidCredentials);
-        };
-        let user = flows
-            .store
-            .find_user(tenant, &user_id)
-            .await?
-            .filter(|u| u.is_active)
-            .ok_or(FlowError::InvalidCredentials)?;
+        let (user, _, _) = live_session(flows, tenant, &digest, now).await?;
         Some((user.id, flows.claims_for(&user, Grant::Refresh, ctx).await?))
     } else {
         None
@@ -98,4 +79,25 @@ pub async fn refresh(
         }
         _ => Err(FlowError::InvalidCredentials),
     }
+}
+
+/// The active user, session family and auth time a live refresh token belongs to.
+async fn live_session(
+    flows: &Flows,
+    tenant: &TenantId,
+    digest: &str,
+    now: crate::domain::UnixMillis,
+) -> Result<(crate::domain::User, crate::domain::FamilyId, i64), FlowError> {
+    let (user_id, family, auth_time) = flows
+        .store
+        .find_live_refresh(tenant, digest, now)
+        .await?
+        .ok_or(FlowError::InvalidCredentials)?;
+    let user = flows
+        .store
+        .find_user(tenant, &user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or(FlowError::InvalidCredentials)?;
+    Ok((user, family, auth_time))
 }

@@ -33,23 +33,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// scripts/install-guest-toolchains install it); nothing is skipped.
 pub fn guest(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let target = Path::new(CRATE_DIR).join("target/guest-examples");
-        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .current_dir(Path::new(CRATE_DIR).join("guest-examples/rust"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building guest-examples/rust failed");
-        target.join("wasm32-wasip2/release")
-    });
+    let dir = BUILT.get_or_init(|| build_wasm32("guest-examples/rust", "guest-examples"));
     let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
@@ -59,27 +43,29 @@ pub fn guest(name: &str) -> Vec<u8> {
 #[allow(dead_code, reason = "only the test binaries that run gates use it")]
 pub fn gate_probe() -> Vec<u8> {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let file = BUILT.get_or_init(|| {
-        let target = Path::new(CRATE_DIR).join("target/gate-probe");
-        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .current_dir(Path::new(CRATE_DIR).join("tests/fixtures/gate-probe"))
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building tests/fixtures/gate-probe failed"
-        );
-        target.join("wasm32-wasip2/release/gate_probe.wasm")
-    });
-    std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    let dir = BUILT.get_or_init(|| build_wasm32("tests/fixtures/gate-probe", "gate-probe"));
+    let file = dir.join("gate_probe.wasm");
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// `cargo build --release --target wasm32-wasip2` of the crate or workspace in `dir` (relative
+/// to the repository) into `target/<target>`; where its .wasm files are.
+fn build_wasm32(dir: &str, target: &str) -> PathBuf {
+    let target = Path::new(CRATE_DIR).join("target").join(target);
+    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(Path::new(CRATE_DIR).join(dir))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {dir} failed");
+    target.join("wasm32-wasip2/release")
 }
 
 /// A request the sink received.

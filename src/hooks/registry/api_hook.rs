@@ -15,8 +15,8 @@ use crate::domain::{
 };
 use crate::events::{EventHandler, HandlerError};
 use crate::flows::Gate;
-use crate::hooks::hook::{GateSpec, HookFailure, log_failure};
-use crate::hooks::invoke::{Call, FailureKind, Returned, Usage, run};
+use crate::hooks::hook::{GateSpec, HookFailure, ask_gate, log_failure};
+use crate::hooks::invoke::{Call, FailureKind, Usage, run};
 use crate::hooks::limits::HookLimits;
 use crate::hooks::state::{Grants, LogContext};
 use crate::hooks::wit::Exports;
@@ -201,32 +201,17 @@ impl Gate for ApiHook {
             label: "unavailable",
             reason,
         })?;
-        let log = LogContext {
-            hook: Arc::clone(&self.name),
-            tenant: self.tenant.to_string(),
-            event_id: ctx.decision_id.clone(),
-            event: point.as_str(),
-        };
-        let (outcome, _usage) = run(
+        ask_gate(
             &self.loader.runtime,
             exports,
             &self.grants,
-            &spec.limits,
-            Some(log),
-            Call::Gate(question, ctx),
+            &self.name,
+            spec,
+            question,
+            ctx,
         )
-        .await;
-        match outcome {
-            Ok(Returned::Decided(Ok(answer))) => Ok(answer),
-            Ok(_) => Err(GateFailure {
-                label: "bad_answer",
-                reason: "the gate returned something else than a decision".into(),
-            }),
-            Err(kind) => Err(GateFailure {
-                label: kind.label(),
-                reason: kind.to_string(),
-            }),
-        }
+        .await
+        .0
     }
 }
 

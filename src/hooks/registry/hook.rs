@@ -191,33 +191,16 @@ impl WasmHook {
                 Usage::default(),
             );
         }
-        let log = LogContext {
-            hook: Arc::clone(&self.name),
-            tenant: ctx.tenant.to_string(),
-            event_id: ctx.decision_id.clone(),
-            event: point.as_str(),
-        };
-        let (outcome, usage) = run(
+        ask_gate(
             &self.runtime,
             &self.exports,
             &self.grants,
-            &spec.limits,
-            Some(log),
-            Call::Gate(question, ctx),
+            &self.name,
+            spec,
+            question,
+            ctx,
         )
-        .await;
-        let answer = match outcome {
-            Ok(Returned::Decided(Ok(answer))) => Ok(answer),
-            Ok(_) => Err(GateFailure {
-                label: "bad_answer",
-                reason: "the gate returned something else than a decision".into(),
-            }),
-            Err(kind) => Err(GateFailure {
-                label: kind.label(),
-                reason: kind.to_string(),
-            }),
-        };
-        (answer, usage)
+        .await
     }
 
     pub fn limits(&self) -> &HookLimits {
@@ -330,6 +313,46 @@ impl WasmHook {
         }
         Ok(registered)
     }
+}
+
+/// One gate decision in a fresh instance under the gate's budget (file and API hooks alike).
+/// The failure's label is [`FailureKind::label`], or `bad_answer`.
+pub(crate) async fn ask_gate(
+    runtime: &Runtime,
+    exports: &Exports,
+    grants: &Arc<Grants>,
+    name: &Arc<str>,
+    spec: &GateSpec,
+    question: &GateQuestion,
+    ctx: &GateContext,
+) -> (Result<GateAnswer, GateFailure>, Usage) {
+    let log = LogContext {
+        hook: Arc::clone(name),
+        tenant: ctx.tenant.to_string(),
+        event_id: ctx.decision_id.clone(),
+        event: question.point().as_str(),
+    };
+    let (outcome, usage) = run(
+        runtime,
+        exports,
+        grants,
+        &spec.limits,
+        Some(log),
+        Call::Gate(question, ctx),
+    )
+    .await;
+    let answer = match outcome {
+        Ok(Returned::Decided(Ok(answer))) => Ok(answer),
+        Ok(_) => Err(GateFailure {
+            label: "bad_answer",
+            reason: "the gate returned something else than a decision".into(),
+        }),
+        Err(kind) => Err(GateFailure {
+            label: kind.label(),
+            reason: kind.to_string(),
+        }),
+    };
+    (answer, usage)
 }
 
 /// What a hook said at load time, over all of its exports.
