@@ -80,6 +80,10 @@ pub const RESERVED_CLAIMS: &[&str] = &[
 /// slowing requests or growing memory.
 const AUDIT_QUEUE: usize = 10_000;
 const AUDIT_BATCH: usize = 256;
+/// How long the writer gathers decisions before it writes them: one write per batch instead
+/// of one per decision, which on SQLite would compete with every request's own writes (a
+/// claims gate on refresh doubled the write transactions).
+const AUDIT_LINGER: Duration = Duration::from_millis(100);
 
 /// Settings of the gate machinery (`[hooks]`).
 #[derive(Clone, Debug)]
@@ -183,6 +187,19 @@ impl Flows {
                     n = rx.recv_many(&mut batch, AUDIT_BATCH) => {
                         if n == 0 {
                             return;
+                        }
+                        let linger = tokio::time::sleep(AUDIT_LINGER);
+                        tokio::pin!(linger);
+                        while batch.len() < AUDIT_BATCH {
+                            let room = AUDIT_BATCH - batch.len();
+                            tokio::select! {
+                                () = &mut linger => break,
+                                n = rx.recv_many(&mut batch, room) => {
+                                    if n == 0 {
+                                        break;
+                                    }
+                                }
+                            }
                         }
                     }
                     _ = stop.changed() => {

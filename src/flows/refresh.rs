@@ -81,23 +81,17 @@ pub async fn refresh(
     }
 }
 
-/// The active user, session family and auth time a live refresh token belongs to.
+/// The active user, session family and auth time a live refresh token belongs to (one read).
 async fn live_session(
     flows: &Flows,
     tenant: &TenantId,
     digest: &str,
     now: crate::domain::UnixMillis,
 ) -> Result<(crate::domain::User, crate::domain::FamilyId, i64), FlowError> {
-    let (user_id, family, auth_time) = flows
+    flows
         .store
-        .find_live_refresh(tenant, digest, now)
+        .find_live_refresh_user(tenant, digest, now)
         .await?
-        .ok_or(FlowError::InvalidCredentials)?;
-    let user = flows
-        .store
-        .find_user(tenant, &user_id)
-        .await?
-        .filter(|u| u.is_active)
-        .ok_or(FlowError::InvalidCredentials)?;
-    Ok((user, family, auth_time))
+        .filter(|(user, _, _)| user.is_active)
+        .ok_or(FlowError::InvalidCredentials)
 }

@@ -41,32 +41,43 @@ pub struct DecisionQuery {
 }
 
 impl Store {
-    /// Stores a batch in one transaction.
+    /// Stores a batch in one statement.
     pub async fn record_gate_decisions(&self, batch: &[GateDecisionRecord]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        for d in batch {
-            sqlx::query(
+        const COLUMNS: usize = 12;
+        // Well under SQLite's and PostgreSQL's parameter limits.
+        for chunk in batch.chunks(256) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let params: Vec<String> = (1..=COLUMNS)
+                        .map(|c| format!("${}", r * COLUMNS + c))
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO gate_decisions (id, tenant_id, hook, point, decision, hook_code, \
-                 message, failure, subject, request_id, duration_us, decided_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 message, failure, subject, request_id, duration_us, decided_at) VALUES {} \
                  ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&d.id)
-            .bind(&d.tenant)
-            .bind(&d.hook)
-            .bind(&d.point)
-            .bind(&d.decision)
-            .bind(&d.hook_code)
-            .bind(&d.message)
-            .bind(&d.failure)
-            .bind(&d.subject)
-            .bind(&d.request_id)
-            .bind(d.duration_us)
-            .bind(d.decided_at)
-            .execute(&mut *tx)
-            .await?;
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for d in chunk {
+                query = query
+                    .bind(&d.id)
+                    .bind(&d.tenant)
+                    .bind(&d.hook)
+                    .bind(&d.point)
+                    .bind(&d.decision)
+                    .bind(&d.hook_code)
+                    .bind(&d.message)
+                    .bind(&d.failure)
+                    .bind(&d.subject)
+                    .bind(&d.request_id)
+                    .bind(d.duration_us)
+                    .bind(d.decided_at);
+            }
+            query.execute(&self.writer).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::users::{USER_SELECT, UserRow};
+use super::users::{USER_COLUMNS, USER_SELECT, UserRow};
 use super::{Announce, Store, StoreResult};
 use crate::domain::{FamilyId, TenantId, UnixMillis, User, UserId};
 
@@ -167,6 +167,45 @@ impl Store {
         .fetch_optional(&self.reader)
         .await?;
         Ok(row.and_then(|(u, f, t)| Some((UserId::parse(&u)?, FamilyId::parse(&f)?, t))))
+    }
+
+    /// The live refresh token's user (whatever their status), family and auth time, in one
+    /// round trip: what refresh needs to settle a token's claims before it rotates.
+    pub async fn find_live_refresh_user(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+        now: UnixMillis,
+    ) -> StoreResult<Option<(User, FamilyId, i64)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            family_id: String,
+            auth_time: i64,
+        }
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, t.family_id, t.auth_time FROM refresh_tokens t \
+             JOIN users u ON u.id = t.user_id AND u.tenant_id = t.tenant_id \
+             WHERE t.token_hash = $1 AND t.tenant_id = $2 AND t.revoked = 0 AND t.expires_at > $3"
+        );
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(digest)
+            .bind(tenant.as_str())
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let Some(family) = FamilyId::parse(&row.family_id) else {
+            return Ok(None);
+        };
+        Ok(Some((
+            row.user.into_user(&self.profile_schema)?,
+            family,
+            row.auth_time,
+        )))
     }
 
     /// Logout: blacklists the access token (if given) and the family, revokes the family's

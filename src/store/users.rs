@@ -7,11 +7,17 @@ use crate::domain::{Email, Profile, ProfileSchema, TenantId, UnixMillis, User, U
 /// from both SQLite and PostgreSQL.
 ///
 /// The user columns plus the user's role names, comma-joined (role names cannot hold commas).
-pub(super) const USER_SELECT: &str = "SELECT u.id, u.tenant_id, u.email, u.hashed_password, \
-     u.is_active, u.is_verified, u.is_superuser, u.profile, u.created_at, \
-     (SELECT string_agg(r.role_name, ',' ORDER BY r.role_name) FROM user_roles r \
-      WHERE r.user_id = u.id) AS roles \
-     FROM users u";
+/// A user row's columns (of `users u`), as [`UserRow`] reads them.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.tenant_id, u.email, u.hashed_password, \
+         u.is_active, u.is_verified, u.is_superuser, u.profile, u.created_at, \
+         (SELECT string_agg(r.role_name, ',' ORDER BY r.role_name) FROM user_roles r \
+          WHERE r.user_id = u.id) AS roles"
+    };
+}
+pub(super) const USER_COLUMNS: &str = user_columns!();
+pub(super) const USER_SELECT: &str = concat!("SELECT ", user_columns!(), " FROM users u");
 
 #[derive(FromRow)]
 pub(super) struct UserRow {

@@ -82,17 +82,25 @@ async fn a_tenant_deploys_a_gate_through_the_api_that_decides_only_for_it(backen
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
     // Its decisions are acme's to read, not globex's.
-    let (status, mine) = call(
-        &app,
-        Method::GET,
-        "acme",
-        "/hook-decisions",
-        Some(OPERATOR),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{mine}");
-    let mine = mine.as_array().unwrap();
+    // The audit is written in batches off the request path: wait for it.
+    let mut mine = Vec::new();
+    for _ in 0..200 {
+        let (status, listed) = call(
+            &app,
+            Method::GET,
+            "acme",
+            "/hook-decisions",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        mine = listed.as_array().unwrap().clone();
+        if !mine.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert!(
         mine.iter()
             .any(|d| d["hook"] == "probe" && d["decision"] == "deny"),
