@@ -153,16 +153,6 @@ impl Flows {
         Ok(self.store.gate_decisions(&query).await?)
     }
 
-    /// Whether any gate serves `point` for `tenant`.
-    pub(super) fn has_gates(
-        &self,
-        tenant: &TenantId,
-        point: DecisionPoint,
-    ) -> Result<bool, FlowError> {
-        let source = self.gates.source.get().ok_or(FlowError::NotReady)?;
-        Ok(!source.gates_for(tenant, point).is_empty())
-    }
-
     /// Gate decisions that could not be queued for the audit (queue full) since start.
     pub fn gate_audit_dropped(&self) -> u64 {
         self.gates

@@ -1,7 +1,7 @@
 use super::{FlowError, Flows, TokenPair};
 use crate::crypto::hash_token;
-use crate::domain::{DecisionPoint, Grant, RequestContext, TenantId};
-use crate::store::RotateOutcome;
+use crate::domain::{Grant, RequestContext, TenantId};
+use crate::store::RefreshCheck;
 
 /// Exchanges a refresh token for a new pair. With rotation (the default) the presented token is
 /// retired and a reused one revokes its whole session.
@@ -24,61 +24,48 @@ pub async fn refresh(
         return Ok(flows.pair(access, token.to_owned()));
     }
 
-    // Claims are settled before the rotation commits: a gate that denies must not cost the
-    // client its refresh token. Only tenants with claims gates pay for the extra read.
-    let claims = if flows.has_gates(tenant, DecisionPoint::TokenClaims)? {
-        let (user, _, _) = live_session(flows, tenant, &digest, now).await?;
-        Some((user.id, flows.claims_for(&user, Grant::Refresh, ctx).await?))
-    } else {
-        None
-    };
-
-    let mut issued = None;
-    let outcome = flows
+    let (user, family, auth_time) = match flows
         .store
-        .rotate_refresh(
+        .check_refresh(tenant, &digest, flows.family_revoked_until(now), now)
+        .await?
+    {
+        RefreshCheck::Live {
+            user,
+            family,
+            auth_time,
+        } => (user, family, auth_time),
+        RefreshCheck::ReuseDetected => return Err(reuse_detected(tenant, ctx)),
+        RefreshCheck::Rejected => return Err(FlowError::InvalidCredentials),
+    };
+    // Claims are settled before the rotation commits: a gate that denies must not cost the
+    // client its refresh token.
+    let claims = flows.claims_for(&user, Grant::Refresh, ctx).await?;
+    let (next, session) = flows.refresh_token(&user, family, auth_time, ctx);
+    if !flows
+        .store
+        .commit_rotation(
             tenant,
             &digest,
-            |user, family, auth_time| {
-                let (token, session) = flows.refresh_token(user, family, auth_time, ctx);
-                issued = Some(token.token);
-                session
-            },
+            &session,
             flows.family_revoked_until(now),
             now,
         )
-        .await?;
-    match (outcome, issued) {
-        (
-            RotateOutcome::Rotated {
-                user,
-                family,
-                auth_time,
-            },
-            Some(refresh),
-        ) => {
-            let claims = match claims {
-                Some((id, claims)) if id == user.id => claims,
-                // The token was rotated to another user in between: impossible, as tokens
-                // belong to one user; refuse rather than sign someone else's claims.
-                Some(_) => return Err(FlowError::InvalidCredentials),
-                None => Default::default(),
-            };
-            Ok(flows.pair(
-                flows.access_token(&user, &family, auth_time, claims),
-                refresh,
-            ))
-        }
-        (RotateOutcome::ReuseDetected, _) => {
-            tracing::warn!(
-                tenant = %tenant,
-                client_ip = ctx.client_ip.as_deref().unwrap_or("-"),
-                "refresh token reuse detected: the session was revoked"
-            );
-            Err(FlowError::InvalidCredentials)
-        }
-        _ => Err(FlowError::InvalidCredentials),
+        .await?
+    {
+        return Err(reuse_detected(tenant, ctx));
     }
+    let access = flows.access_token(&user, &family, auth_time, claims);
+    Ok(flows.pair(access, next.token))
+}
+
+/// A retired refresh token was presented again: its session is revoked (by the store).
+fn reuse_detected(tenant: &TenantId, ctx: &RequestContext) -> FlowError {
+    tracing::warn!(
+        tenant = %tenant,
+        client_ip = ctx.client_ip.as_deref().unwrap_or("-"),
+        "refresh token reuse detected: the session was revoked"
+    );
+    FlowError::InvalidCredentials
 }
 
 /// The active user, session family and auth time a live refresh token belongs to (one read).

@@ -36,7 +36,7 @@ pub use email_limits::EmailLimit;
 pub use gate_decisions::{DecisionQuery, GateDecisionRecord};
 pub use lockout::LockoutPolicy;
 pub use outbox::{Announce, EventRecord, FailedEvent, HookFailure, NOTIFY_CHANNEL};
-pub use sessions::{NewSession, RotateOutcome, SessionEnd, SessionInfo};
+pub use sessions::{NewSession, RefreshCheck, SessionEnd, SessionInfo};
 pub use tenant_hooks::{HOOKS_NOTIFY_CHANNEL, NewTenantHook, PutOutcome, TenantHookRow};
 pub use tokens::{ConsumeOutcome, SessionCutoff, TokenPurpose};
 pub use url::DatabaseUrl;

@@ -28,8 +28,10 @@ pub struct SessionEnd<'a> {
     pub family_revoked_until: UnixMillis,
 }
 
-pub enum RotateOutcome {
-    Rotated {
+/// What a presented refresh token is, before anything is rotated.
+pub enum RefreshCheck {
+    /// Live, of an active user: may be rotated.
+    Live {
         user: User,
         family: FamilyId,
         auth_time: i64,
@@ -71,19 +73,18 @@ impl Store {
         self.commit_announcing(tx, announce, now).await
     }
 
-    /// Rotation: atomically retires the presented token and stores `next` in the same family.
-    /// Presenting a retired token (or losing a race for one) revokes the family until
-    /// `family_revoked_until`, which outlives every access token it could have issued.
-    pub async fn rotate_refresh(
+    /// Rotation, first half: what the presented token is, read on the reader pool, so the
+    /// single SQLite writer only does the compare-and-swap and the insert of
+    /// [`Store::commit_rotation`]. Presenting a retired token revokes its family until
+    /// `family_revoked_until`, which outlives every access token it could have issued. Between
+    /// the two halves the flow may decide (claims gates) without holding a transaction.
+    pub async fn check_refresh(
         &self,
         tenant: &TenantId,
         presented_digest: &str,
-        next: impl FnOnce(&User, FamilyId, i64) -> NewSession,
         family_revoked_until: UnixMillis,
         now: UnixMillis,
-    ) -> StoreResult<RotateOutcome> {
-        // Everything that can refuse the token is read on the reader pool, so the single
-        // SQLite writer only does the compare-and-swap and the insert.
+    ) -> StoreResult<RefreshCheck> {
         #[derive(FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -105,21 +106,38 @@ impl Store {
             .fetch_optional(&self.reader)
             .await?;
         let Some(row) = row else {
-            return Ok(RotateOutcome::Rejected);
+            return Ok(RefreshCheck::Rejected);
         };
         if row.revoked != 0 {
             self.revoke_family(&row.family_id, family_revoked_until)
                 .await?;
-            return Ok(RotateOutcome::ReuseDetected);
+            return Ok(RefreshCheck::ReuseDetected);
         }
         let user = row.user.into_user(&self.profile_schema)?;
         let Some(family) = FamilyId::parse(&row.family_id) else {
-            return Ok(RotateOutcome::Rejected);
+            return Ok(RefreshCheck::Rejected);
         };
         if row.expires_at <= now || !user.is_active {
-            return Ok(RotateOutcome::Rejected);
+            return Ok(RefreshCheck::Rejected);
         }
+        Ok(RefreshCheck::Live {
+            user,
+            family,
+            auth_time: row.auth_time,
+        })
+    }
 
+    /// Rotation, second half: atomically retires the presented token and stores `next` in the
+    /// same family. `false` when the token was retired since [`Store::check_refresh`] (a
+    /// reuse, however close): then the family is revoked and nothing is stored.
+    pub async fn commit_rotation(
+        &self,
+        tenant: &TenantId,
+        presented_digest: &str,
+        next: &NewSession,
+        family_revoked_until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
         let retired = sqlx::query(
             "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0",
@@ -129,18 +147,13 @@ impl Store {
         .await?
         .rows_affected();
         if retired == 0 {
-            // Someone presented the same token a moment ago: a reuse, however close.
-            revoke_family_in(&mut tx, &row.family_id, family_revoked_until).await?;
+            revoke_family_in(&mut tx, &next.family.to_string(), family_revoked_until).await?;
             tx.commit().await?;
-            return Ok(RotateOutcome::ReuseDetected);
+            return Ok(false);
         }
-        insert_refresh(&mut tx, tenant, &next(&user, family, row.auth_time), now).await?;
+        insert_refresh(&mut tx, tenant, next, now).await?;
         tx.commit().await?;
-        Ok(RotateOutcome::Rotated {
-            user,
-            family,
-            auth_time: row.auth_time,
-        })
+        Ok(true)
     }
 
     async fn revoke_family(&self, family_id: &str, until: UnixMillis) -> StoreResult<()> {
