@@ -41,43 +41,34 @@ pub struct DecisionQuery {
 }
 
 impl Store {
-    /// Stores a batch in one statement.
+    /// Stores a batch in one transaction, one prepared statement per row: the statement is
+    /// prepared once per connection. (One multi-row INSERT per batch was re-prepared for every
+    /// batch size, and cost refresh at c1 a quarter of its throughput and 4x its p99.)
     pub async fn record_gate_decisions(&self, batch: &[GateDecisionRecord]) -> StoreResult<()> {
-        const COLUMNS: usize = 12;
-        // Well under SQLite's and PostgreSQL's parameter limits.
-        for chunk in batch.chunks(256) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let params: Vec<String> = (1..=COLUMNS)
-                        .map(|c| format!("${}", r * COLUMNS + c))
-                        .collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
-            let sql = format!(
+        let mut tx = self.writer.begin().await?;
+        for d in batch {
+            sqlx::query(
                 "INSERT INTO gate_decisions (id, tenant_id, hook, point, decision, hook_code, \
-                 message, failure, subject, request_id, duration_us, decided_at) VALUES {} \
+                 message, failure, subject, request_id, duration_us, decided_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (id) DO NOTHING",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for d in chunk {
-                query = query
-                    .bind(&d.id)
-                    .bind(&d.tenant)
-                    .bind(&d.hook)
-                    .bind(&d.point)
-                    .bind(&d.decision)
-                    .bind(&d.hook_code)
-                    .bind(&d.message)
-                    .bind(&d.failure)
-                    .bind(&d.subject)
-                    .bind(&d.request_id)
-                    .bind(d.duration_us)
-                    .bind(d.decided_at);
-            }
-            query.execute(&self.writer).await?;
+            )
+            .bind(&d.id)
+            .bind(&d.tenant)
+            .bind(&d.hook)
+            .bind(&d.point)
+            .bind(&d.decision)
+            .bind(&d.hook_code)
+            .bind(&d.message)
+            .bind(&d.failure)
+            .bind(&d.subject)
+            .bind(&d.request_id)
+            .bind(d.duration_us)
+            .bind(d.decided_at)
+            .execute(&mut *tx)
+            .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
