@@ -168,7 +168,7 @@ impl Server {
             },
         )
         .unwrap();
-        let app = Application::build(
+        let mut app = Application::build(
             &config,
             Launch {
                 registry,
@@ -180,6 +180,8 @@ impl Server {
         )
         .await
         .unwrap();
+        // Registering waits for the gates, which come with the hooks.
+        app.ready().await.unwrap();
         let flows = app.flows();
         let addr = app.local_addr();
         let (stop, rx) = oneshot::channel();
@@ -211,11 +213,17 @@ async fn register_many(flows: &Arc<Flows>, tenant: &TenantId, prefix: &str, n: u
         let tenant = tenant.clone();
         let email = format!("{prefix}{i}@example.com");
         set.spawn(async move { register_one(&flows, &tenant, &email).await });
-        if set.len() >= 16 {
-            set.join_next().await;
+        // A failed registration fails the bench at once (it would otherwise wait for events
+        // that never come).
+        if set.len() >= 16
+            && let Some(done) = set.join_next().await
+        {
+            done.unwrap();
         }
     }
-    while set.join_next().await.is_some() {}
+    while let Some(done) = set.join_next().await {
+        done.unwrap();
+    }
 }
 
 async fn register_one(flows: &Flows, tenant: &TenantId, email: &str) {
