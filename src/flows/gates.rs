@@ -126,6 +126,21 @@ impl Gates {
     }
 }
 
+/// Roles one before-register answer may assign.
+const MAX_ROLES: usize = 64;
+
+/// A gate's answer once the server checked it can apply it, its JSON parsed once.
+enum Checked {
+    Allow,
+    Deny(Denial),
+    Changes {
+        profile: Map<String, Value>,
+        roles: Vec<String>,
+    },
+    /// Every claim so far, this gate's merged in.
+    Claims(Map<String, Value>),
+}
+
 /// What the gates of one decision point decided, when none denied.
 #[derive(Debug, Default)]
 pub(super) struct Verdict {
@@ -151,13 +166,6 @@ impl Flows {
         let mut query = query.clone();
         query.limit = query.limit.clamp(1, 1000);
         Ok(self.store.gate_decisions(&query).await?)
-    }
-
-    /// Gate decisions that could not be queued for the audit (queue full) since start.
-    pub fn gate_audit_dropped(&self) -> u64 {
-        self.gates
-            .audit_dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes audit records in batches until `stop`, then drains the queue. Call once.
@@ -253,11 +261,11 @@ impl Flows {
                 decided_at: self.clock.now_millis(),
             };
             let denied = match answer {
-                Ok(GateAnswer::Allow) => {
+                Ok(Checked::Allow) => {
                     record.decision = "allow".into();
                     None
                 }
-                Ok(GateAnswer::Deny(denial)) => {
+                Ok(Checked::Deny(denial)) => {
                     let (message, code) = sanitise(&denial);
                     record.decision = "deny".into();
                     record.hook_code = code.clone();
@@ -267,19 +275,14 @@ impl Flows {
                         hook_code: code,
                     })
                 }
-                Ok(GateAnswer::AllowWithChanges(changes)) => {
+                Ok(Checked::Changes { profile, roles }) => {
                     record.decision = "allow_with_changes".into();
-                    apply_changes(&mut question, &mut verdict, changes);
+                    apply_changes(&mut question, &mut verdict, profile, roles);
                     None
                 }
-                Ok(GateAnswer::Claims(claims)) => {
+                Ok(Checked::Claims(merged)) => {
                     record.decision = "claims".into();
-                    // Checked by `check_answer`: parsed, unreserved and within the cap.
-                    for (name, value) in claims {
-                        if let Ok(value) = serde_json::from_str(&value) {
-                            verdict.claims.insert(name, value);
-                        }
-                    }
+                    verdict.claims = merged;
                     None
                 }
                 Err(failure) => {
@@ -319,26 +322,33 @@ impl Flows {
         point: DecisionPoint,
         answer: GateAnswer,
         so_far: &Verdict,
-    ) -> Result<GateAnswer, GateFailure> {
+    ) -> Result<Checked, GateFailure> {
         let bad = |reason: String| GateFailure {
             label: "bad_answer",
             reason,
         };
-        match (&answer, point) {
-            (GateAnswer::Allow | GateAnswer::Deny(_), p) if p != DecisionPoint::TokenClaims => {}
+        match (answer, point) {
+            (GateAnswer::Allow, p) if p != DecisionPoint::TokenClaims => Ok(Checked::Allow),
+            (GateAnswer::Deny(denial), p) if p != DecisionPoint::TokenClaims => {
+                Ok(Checked::Deny(denial))
+            }
             (GateAnswer::AllowWithChanges(changes), DecisionPoint::BeforeRegister) => {
                 let schema = &self.settings.profile_schema;
-                for (name, raw) in &changes.profile {
-                    let value: Value = serde_json::from_str(raw)
+                let mut profile = Map::new();
+                for (name, raw) in changes.profile {
+                    let value: Value = serde_json::from_str(&raw)
                         .map_err(|_| bad(format!("profile field {name:?}: not JSON")))?;
-                    let mut one = Map::new();
-                    one.insert(name.clone(), value);
-                    if !schema.contains(name) {
+                    if !schema.contains(&name) {
                         return Err(bad(format!("profile field {name:?} is not in the schema")));
                     }
-                    if schema.extract(&one).is_err() {
-                        return Err(bad(format!("profile field {name:?}: wrong type")));
-                    }
+                    profile.insert(name, value);
+                }
+                if let Err(wrong) = schema.extract(&profile) {
+                    let names: Vec<&str> = wrong.iter().map(|e| e.field.as_str()).collect();
+                    return Err(bad(format!("profile fields of the wrong type: {names:?}")));
+                }
+                if changes.roles.len() > MAX_ROLES {
+                    return Err(bad(format!("more than {MAX_ROLES} roles")));
                 }
                 if !changes.roles.is_empty() {
                     let known = self
@@ -353,34 +363,37 @@ impl Flows {
                         return Err(bad(format!("role {unknown:?} does not exist")));
                     }
                 }
+                Ok(Checked::Changes {
+                    profile,
+                    roles: changes.roles,
+                })
             }
             (GateAnswer::Claims(claims), DecisionPoint::TokenClaims) => {
+                // Only when there are claims: the merged map is what the token gets.
                 let mut merged = so_far.claims.clone();
                 for (name, raw) in claims {
                     if RESERVED_CLAIMS.contains(&name.as_str()) {
                         return Err(bad(format!("claim {name:?} is reserved")));
                     }
-                    let value: Value = serde_json::from_str(raw)
+                    let value: Value = serde_json::from_str(&raw)
                         .map_err(|_| bad(format!("claim {name:?}: not JSON")))?;
-                    merged.insert(name.clone(), value);
+                    merged.insert(name, value);
                 }
-                let size = Value::Object(merged).to_string().len();
+                let size = serde_json::to_vec(&merged).map_or(usize::MAX, |b| b.len());
                 if size > self.gates.settings.max_claims_bytes {
                     return Err(bad(format!(
                         "claims would be {size} bytes, over the {} byte cap",
                         self.gates.settings.max_claims_bytes
                     )));
                 }
+                Ok(Checked::Claims(merged))
             }
-            (other, point) => {
-                return Err(bad(format!(
-                    "{} is not an answer to {}",
-                    answer_kind(other),
-                    point.as_str()
-                )));
-            }
+            (other, point) => Err(bad(format!(
+                "{} is not an answer to {}",
+                answer_kind(&other),
+                point.as_str()
+            ))),
         }
-        Ok(answer)
     }
 
     fn audit(&self, record: &GateDecisionRecord, on_error: OnError) {
@@ -418,17 +431,14 @@ fn answer_kind(answer: &GateAnswer) -> &'static str {
 fn apply_changes(
     question: &mut GateQuestion,
     verdict: &mut Verdict,
-    changes: crate::domain::RegisterChanges,
+    profile: Map<String, Value>,
+    roles: Vec<String>,
 ) {
-    for (name, raw) in changes.profile {
-        if let Ok(value) = serde_json::from_str::<Value>(&raw) {
-            if let GateQuestion::BeforeRegister { profile, .. } = question {
-                profile.insert(name.clone(), value.clone());
-            }
-            verdict.profile.insert(name, value);
-        }
+    if let GateQuestion::BeforeRegister { profile: asked, .. } = question {
+        asked.extend(profile.clone());
     }
-    for role in changes.roles {
+    verdict.profile.extend(profile);
+    for role in roles {
         if !verdict.roles.contains(&role) {
             verdict.roles.push(role);
         }

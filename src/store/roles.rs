@@ -11,8 +11,9 @@ impl Store {
         names: &[String],
     ) -> StoreResult<Vec<String>> {
         let mut known = Vec::new();
-        // A gate names a handful at most; one indexed lookup each keeps the SQL portable.
-        for name in names.iter().take(64) {
+        // A gate names a handful at most (the flows cap it); one indexed lookup each keeps the
+        // SQL portable.
+        for name in names {
             let found: Option<(String,)> =
                 sqlx::query_as("SELECT name FROM roles WHERE tenant_id = $1 AND name = $2")
                     .bind(tenant.as_str())
