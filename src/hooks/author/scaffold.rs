@@ -26,6 +26,16 @@ pub enum Kind {
     Gate,
 }
 
+impl Kind {
+    /// The WIT world the project is built for.
+    fn world(self) -> &'static str {
+        match self {
+            Kind::Event => "hook",
+            Kind::Gate => "gate-hook",
+        }
+    }
+}
+
 /// A language `hooks new` can scaffold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Language {
@@ -145,7 +155,7 @@ impl Language {
             Language::Js => vec![
                 file(
                     "package.json",
-                    include_str!("../../../templates/hook/gate/js/package.json.tmpl"),
+                    include_str!("../../../templates/hook/js/package.json.tmpl"),
                 ),
                 file(
                     "hook.js",
@@ -167,7 +177,7 @@ impl Language {
                 ),
                 Template {
                     path: "build.sh",
-                    text: include_str!("../../../templates/hook/gate/python/build.sh.tmpl"),
+                    text: include_str!("../../../templates/hook/python/build.sh.tmpl"),
                     executable: true,
                 },
                 file(
@@ -357,6 +367,7 @@ pub fn scaffold(
             .replace("__MEMORY__", language.memory_line())
             .replace("__GATE_TIMEOUT__", language.gate_timeout_line())
             .replace("__GATE_FUEL__", language.gate_fuel_line())
+            .replace("__WORLD__", kind.world())
     };
     let files = match kind {
         Kind::Event => {
@@ -479,27 +490,23 @@ mod tests {
         }
     }
 
-    /// The gate's package.json and build.sh are the after-event hook's, for another world: a
-    /// tool version bumped in one must be bumped in the other.
+    /// The JS and Python build files are shared by both kinds; only the world differs.
     #[test]
-    fn gate_build_files_differ_from_the_event_ones_only_by_the_world() {
-        let pairs = [
-            (
-                include_str!("../../../templates/hook/js/package.json.tmpl"),
-                include_str!("../../../templates/hook/gate/js/package.json.tmpl"),
-                "--world-name hook ",
-                "--world-name gate-hook ",
-            ),
-            (
-                include_str!("../../../templates/hook/python/build.sh.tmpl"),
-                include_str!("../../../templates/hook/gate/python/build.sh.tmpl"),
-                "-w hook ",
-                "-w gate-hook ",
-            ),
-        ];
-        for (event, gate, from, to) in pairs {
-            assert!(event.contains(from), "{event}");
-            assert_eq!(event.replace(from, to), gate);
+    fn each_kind_builds_its_own_world() {
+        for (kind, world) in [(Kind::Event, "hook"), (Kind::Gate, "gate-hook")] {
+            let dir = tempfile::tempdir().unwrap();
+            let name = HookName::parse("greet").unwrap();
+            let js = dir.path().join("js");
+            scaffold(&js, &name, Language::Js, kind).unwrap();
+            let package = std::fs::read_to_string(js.join("package.json")).unwrap();
+            assert!(
+                package.contains(&format!("--world-name {world} ")),
+                "{package}"
+            );
+            let py = dir.path().join("py");
+            scaffold(&py, &name, Language::Python, kind).unwrap();
+            let build = std::fs::read_to_string(py.join("build.sh")).unwrap();
+            assert!(build.contains(&format!("-w {world} ")), "{build}");
         }
     }
 
