@@ -18,7 +18,7 @@ use crate::hooks::limits::HookLimits;
 use crate::hooks::runtime::Runtime;
 use crate::hooks::state::{Grants, LogContext};
 use crate::hooks::wit::Exports;
-use crate::hooks::wit::wit_event;
+use crate::hooks::wit::{domain_kind, wit_event};
 
 pub struct WasmHook {
     pub(crate) name: Arc<str>,
@@ -79,6 +79,17 @@ pub struct HookFailure {
     pub event_id: String,
     pub kind: FailureKind,
     pub usage: Usage,
+}
+
+impl RegisterFailed {
+    /// What failed, for a message that says "its ... call failed".
+    pub fn call(&self) -> &'static str {
+        if self.gate {
+            "gate register()"
+        } else {
+            "register()"
+        }
+    }
 }
 
 impl std::fmt::Display for HookFailure {
@@ -255,64 +266,71 @@ impl WasmHook {
         }
     }
 
-    /// Calls the hook's `register` export (load time only). It runs with no grants at all (no
-    /// outbound hosts, config or secrets), so loading has no side effects and cannot depend on
-    /// anything but the component itself.
-    pub(crate) async fn register(&self) -> Result<Registered, String> {
+    /// Calls the hook's `register` exports (load time only); see [`register_exports`].
+    pub(crate) async fn register(&self) -> Result<Registered, RegisterFailed> {
         let log = LogContext {
             hook: Arc::clone(&self.name),
             tenant: self.scope.label(),
             event_id: String::new(),
             event: "register",
         };
-        let no_grants = Arc::new(Grants::default());
-        let mut registered = Registered::default();
-        if self.exports.has_handler() {
-            let (outcome, _usage) = run(
-                &self.runtime,
-                &self.exports,
-                &no_grants,
-                &self.limits,
-                Some(log.clone()),
-                Call::Register,
-            )
-            .await;
-            match outcome {
-                Ok(Returned::Registration(r)) => registered.handler = Some(r),
-                Ok(_) => return Err("register returned something else".into()),
-                Err(kind) => return Err(kind.to_string()),
-            }
-        }
-        if self.exports.has_gate() {
-            let (outcome, _usage) = run(
-                &self.runtime,
-                &self.exports,
-                &no_grants,
-                &self.limits,
-                Some(log),
-                Call::GateRegister,
-            )
-            .await;
-            match outcome {
-                Ok(Returned::GateRegistration {
-                    points,
-                    config,
-                    secrets,
-                }) => {
-                    registered.points = points;
-                    registered.config.extend(config);
-                    registered.secrets.extend(secrets);
-                }
-                Ok(_) => return Err("gate.register returned something else".into()),
-                Err(kind) => return Err(format!("gate.register: {kind}")),
-            }
-        }
-        if let Some(r) = &registered.handler {
-            registered.config.extend(r.config.iter().cloned());
-            registered.secrets.extend(r.secrets.iter().cloned());
-        }
-        Ok(registered)
+        register_exports(&self.runtime, &self.exports, &self.limits, Some(log)).await
     }
+}
+
+/// Calls `register` of each export the component has (handler, gate), for files and API
+/// deploys alike. It runs with no grants at all (no outbound hosts, config or secrets), so
+/// loading has no side effects and cannot depend on anything but the component itself.
+pub(crate) async fn register_exports(
+    runtime: &Runtime,
+    exports: &Exports,
+    limits: &HookLimits,
+    log: Option<LogContext>,
+) -> Result<Registered, RegisterFailed> {
+    let no_grants = Arc::new(Grants::default());
+    let mut registered = Registered::default();
+    let calls = [
+        (exports.has_handler(), Call::Register, false),
+        (exports.has_gate(), Call::GateRegister, true),
+    ];
+    for (exported, call, gate) in calls {
+        if !exported {
+            continue;
+        }
+        let (outcome, _usage) = run(runtime, exports, &no_grants, limits, log.clone(), call).await;
+        match outcome {
+            // Subscriptions the server does not emit yet are accepted and never delivered.
+            Ok(Returned::Registration(r)) => {
+                registered
+                    .events
+                    .extend(r.events.iter().filter_map(|k| domain_kind(*k)));
+                registered.config.extend(r.config);
+                registered.secrets.extend(r.secrets);
+            }
+            Ok(Returned::GateRegistration {
+                points,
+                config,
+                secrets,
+            }) => {
+                registered.points = points;
+                registered.config.extend(config);
+                registered.secrets.extend(secrets);
+            }
+            Ok(_) => {
+                return Err(RegisterFailed {
+                    gate,
+                    reason: "returned something else than a registration".into(),
+                });
+            }
+            Err(kind) => {
+                return Err(RegisterFailed {
+                    gate,
+                    reason: kind.to_string(),
+                });
+            }
+        }
+    }
+    Ok(registered)
 }
 
 /// One gate decision in a fresh instance under the gate's budget (file and API hooks alike).
@@ -355,11 +373,20 @@ pub(crate) async fn ask_gate(
     (answer, usage)
 }
 
+/// A `register` call that failed: which one, and why.
+#[derive(Debug)]
+pub(crate) struct RegisterFailed {
+    /// Whether it was the gate's `register` (else the handler's).
+    pub gate: bool,
+    pub reason: String,
+}
+
 /// What a hook said at load time, over all of its exports.
 #[derive(Debug, Default)]
 pub(crate) struct Registered {
-    /// `handler.register` (if it exports a handler).
-    pub handler: Option<crate::hooks::wit::Registration>,
+    /// The events `handler.register` subscribed to (if it exports a handler) that the server
+    /// emits.
+    pub events: BTreeSet<EventKind>,
     /// `gate.register`'s decision points (if it exports a gate).
     pub points: BTreeSet<DecisionPoint>,
     /// Config keys and secret names required by either export.

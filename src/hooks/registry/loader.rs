@@ -25,7 +25,6 @@ use crate::hooks::problems::{Problem, ProblemKind};
 use crate::hooks::runtime::Runtime;
 use crate::hooks::state::{Grants, Secret};
 use crate::hooks::wit::Exports;
-use crate::hooks::wit::domain_kind;
 use crate::hooks::{HookSettings, LoadStats};
 
 pub(crate) struct Loaded {
@@ -244,15 +243,17 @@ impl LoadOne<'_> {
         let registration = hook
             .register()
             .await
-            .map_err(|e| vec![ProblemKind::Register(e)])?;
+            // The problem already says "its register() call failed"; a gate's call is named.
+            .map_err(|e| {
+                let reason = if e.gate {
+                    format!("{}: {}", e.call(), e.reason)
+                } else {
+                    e.reason
+                };
+                vec![ProblemKind::Register(reason)]
+            })?;
 
-        // Subscriptions the server does not emit yet are accepted and never delivered.
-        let subscribed: BTreeSet<EventKind> = registration
-            .handler
-            .iter()
-            .flat_map(|r| r.events.iter())
-            .filter_map(|k| domain_kind(*k))
-            .collect();
+        let subscribed = registration.events.clone();
         if !registration.points.is_empty() {
             hook.gate = Some(crate::hooks::hook::GateSpec {
                 points: registration.points.clone(),

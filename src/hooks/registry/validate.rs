@@ -13,12 +13,10 @@ use super::compile::CompileError;
 use super::{DeployError, HookRegistry, TenantManifest, valid_name};
 use crate::domain::{EventKind, TenantId};
 use crate::hooks::engine::hex;
-use crate::hooks::invoke::{Call, Returned, run};
+use crate::hooks::hook::register_exports;
 use crate::hooks::loader::{check_header, check_interfaces};
 use crate::hooks::problems::ProblemKind;
-use crate::hooks::state::Grants;
 use crate::hooks::wit::Exports;
-use crate::hooks::wit::domain_kind;
 
 /// A deploy that passed every check, ready to be stored.
 pub struct Prepared {
@@ -121,53 +119,19 @@ impl HookRegistry {
         // Checked here even for a hook that turns out not to be a gate: a manifest is refused
         // for asking too much, whatever it runs.
         manifest.gate_limits(ceilings, limits.memory_bytes)?;
-        // register() runs with no grants at all: no side effects, nothing to read. A gate's
-        // decision points are resolved now and stored: its code is compiled lazily, but a
-        // request must know its gates at once.
-        let no_grants = Arc::new(Grants::default());
-        let mut subscribed = BTreeSet::new();
-        let mut needs_config = BTreeSet::new();
-        let mut needs_secrets = BTreeSet::new();
-        let mut points = BTreeSet::new();
-        let calls = [
-            (exports.has_handler(), Call::Register, "register()"),
-            (exports.has_gate(), Call::GateRegister, "gate register()"),
-        ];
-        for (exported, call, what) in calls {
-            if !exported {
-                continue;
-            }
-            let (outcome, _usage) =
-                run(&loader.runtime, &exports, &no_grants, &limits, None, call).await;
-            match outcome {
-                Ok(Returned::Registration(r)) => {
-                    subscribed.extend(r.events.iter().filter_map(|k| domain_kind(*k)));
-                    needs_config.extend(r.config);
-                    needs_secrets.extend(r.secrets);
-                }
-                Ok(Returned::GateRegistration {
-                    points: p,
-                    config,
-                    secrets,
-                }) => {
-                    points = p;
-                    needs_config.extend(config);
-                    needs_secrets.extend(secrets);
-                }
-                Ok(_) => {
-                    return Err(DeployError::new(
-                        "register_failed",
-                        format!("its {what} call returned something else than a registration"),
-                    ));
-                }
-                Err(kind) => {
-                    return Err(DeployError::new(
-                        "register_failed",
-                        format!("its {what} call failed: {kind}"),
-                    ));
-                }
-            }
-        }
+        // A gate's decision points are resolved now and stored: its code is compiled lazily,
+        // but a request must know its gates at once.
+        let registered = register_exports(&loader.runtime, &exports, &limits, None)
+            .await
+            .map_err(|e| {
+                DeployError::new(
+                    "register_failed",
+                    format!("its {} call failed: {}", e.call(), e.reason),
+                )
+            })?;
+        let subscribed = registered.events;
+        let (needs_config, needs_secrets, points) =
+            (registered.config, registered.secrets, registered.points);
         let events = match wanted {
             Some(wanted) => {
                 if let Some(k) = wanted.iter().find(|k| !subscribed.contains(k)) {

@@ -14,7 +14,7 @@ pub use since_v0_2_0 as latest;
 
 /// What the rest of the host needs of the versions: events and registrations are 0.1.0's
 /// (0.2.0 reuses them), so these name that version here, and only here.
-pub(crate) use since_v0_1_0::{Registration, domain_kind, wit_event};
+pub(crate) use since_v0_1_0::{domain_kind, wit_event};
 
 use std::collections::BTreeSet;
 
