@@ -128,6 +128,9 @@ impl Gates {
 
 /// Roles one before-register answer may assign.
 const MAX_ROLES: usize = 64;
+/// Profile fields one before-register answer may set, as JSON bytes. A client's are bounded by
+/// the body limit; without this a gate could store megabytes in every new account.
+const MAX_PROFILE_CHANGE_BYTES: usize = 16 * 1024;
 
 /// A gate's answer once the server checked it can apply it, its JSON parsed once.
 enum Checked {
@@ -342,6 +345,12 @@ impl Flows {
                         return Err(bad(format!("profile field {name:?} is not in the schema")));
                     }
                     profile.insert(name, value);
+                }
+                let size = serde_json::to_vec(&profile).map_or(usize::MAX, |b| b.len());
+                if size > MAX_PROFILE_CHANGE_BYTES {
+                    return Err(bad(format!(
+                        "profile changes are {size} bytes, over {MAX_PROFILE_CHANGE_BYTES}"
+                    )));
                 }
                 if let Err(wrong) = schema.extract(&profile) {
                     let names: Vec<&str> = wrong.iter().map(|e| e.field.as_str()).collect();

@@ -194,7 +194,11 @@ async fn allowed_changes_reach_the_new_account_and_later_gates(backend: Backend)
     );
 
     // Changes the server cannot apply are bad answers: fail closed by default.
-    for email in ["badrole@example.com", "badfield@example.com"] {
+    for email in [
+        "badrole@example.com",
+        "badfield@example.com",
+        "bigfield@example.com",
+    ] {
         let (status, body) = register(&app, email, PASSWORD).await;
         assert_denied(status, &body, Some("hook_failed"));
         assert_eq!(body["detail"], "The request was denied");
