@@ -389,6 +389,13 @@ async fn every_decision_is_audited_and_queryable(backend: Backend) {
 
 async fn a_tenant_s_gates_decide_only_for_that_tenant(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    // A platform gate for acme only, failing open, ahead of acme's own gate.
+    std::fs::write(dir.path().join("10-platform.wasm"), gate_probe()).unwrap();
+    std::fs::write(
+        dir.path().join("hooks.toml"),
+        format!("[hooks.10-platform]\n{ROOMY}tenants = [\"acme\"]\non_error = \"allow\"\n"),
+    )
+    .unwrap();
     let acme = dir.path().join("tenants/acme");
     std::fs::create_dir_all(&acme).unwrap();
     std::fs::write(acme.join("probe.wasm"), gate_probe()).unwrap();
@@ -407,7 +414,9 @@ async fn a_tenant_s_gates_decide_only_for_that_tenant(backend: Backend) {
         backend,
         Options {
             database: Some(database),
-            ..Options::default().env("HOOKAUTH_HOOKS__DIR", dir.path().to_str().unwrap())
+            ..Options::default()
+                .env("HOOKAUTH_HOOKS__DIR", dir.path().to_str().unwrap())
+                .env("HOOKAUTH_OPERATOR_TOKEN", OPERATOR)
         },
     )
     .await;
@@ -417,4 +426,39 @@ async fn a_tenant_s_gates_decide_only_for_that_tenant(backend: Backend) {
     assert_denied(status, &denied, Some("no_entry"));
     let (status, created) = app.post("/register", body).await;
     assert_eq!(status, SIGNED_UP, "{created}");
+
+    // Both gates trap: the platform one is skipped (on_error allow), acme's denies. Acme reads
+    // both decisions, but why the platform gate failed is the operator's to read.
+    let trap = json!({"email": "trap@example.com", "password": PASSWORD});
+    let (status, denied) = app.tenant("acme").post("/register", trap).await;
+    assert_denied(status, &denied, Some("hook_failed"));
+    let url = format!("http://{}/t/acme/api/v1/hook-decisions", app.addr);
+    let mut listed = Vec::new();
+    for _ in 0..200 {
+        let (status, body) = send(app.http(), Method::GET, url.clone(), Some(OPERATOR), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        listed = body.as_array().unwrap().clone();
+        if listed
+            .iter()
+            .filter(|d| d["subject"] == "trap@example.com")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let failure = |hook: &str| {
+        listed
+            .iter()
+            .find(|d| d["subject"] == "trap@example.com" && d["hook"] == hook)
+            .map(|d| d["failure"].clone())
+    };
+    assert_eq!(
+        failure("10-platform"),
+        Some(json!("(a platform hook; reason withheld)")),
+        "{listed:?}"
+    );
+    let own = failure("probe").expect("acme's own decision is listed");
+    assert!(own.as_str().unwrap().starts_with("panic"), "{own}");
 }
