@@ -92,7 +92,20 @@ async fn build_flows_with(config: &Config, clock: Clock, secret: &[u8]) -> Resul
         p.argon2_parallelism,
     )
     .map_err(|e| AppError::Invalid(e.to_string()))?;
-    Ok(Flows::new(store, jwt, hasher, clock, flow_settings(config)))
+    let oauth = crate::oauth::OauthDirectory::from_config(
+        &config.oauth,
+        &config.tenants,
+        SecretBox::new(secret),
+    )
+    .map_err(AppError::Invalid)?;
+    Ok(Flows::new(
+        store,
+        jwt,
+        hasher,
+        clock,
+        flow_settings(config),
+        oauth,
+    ))
 }
 
 fn dispatcher_settings(d: &DeliveryConfig) -> DispatcherSettings {

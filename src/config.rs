@@ -57,6 +57,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// Custom profile fields: name = "string" | "integer" | "number" | "boolean".
     pub profile_fields: BTreeMap<String, FieldType>,
+    /// Sign-in with OAuth2 / OpenID Connect providers, for the default tenant.
+    pub oauth: OauthConfig,
+    /// Settings of named tenants (`[tenants.NAME.oauth]`), keyed by tenant name.
+    pub tenants: BTreeMap<String, TenantConfig>,
 }
 
 impl Default for Config {
@@ -78,8 +82,75 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             server: ServerConfig::default(),
             profile_fields: BTreeMap::new(),
+            oauth: OauthConfig::default(),
+            tenants: BTreeMap::new(),
         }
     }
+}
+
+/// `[oauth]` (the default tenant) and `[tenants.NAME.oauth]`: which providers users may sign in
+/// with, where a provider may send the browser back to, and how accounts are matched.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OauthConfig {
+    /// Exact allow-list of `redirect_uri`s for every provider (each provider may add its own).
+    pub redirect_uris: Vec<String>,
+    /// A first sign-in whose provider-verified email belongs to an account links to it.
+    pub auto_link_by_email: bool,
+    /// How long a started sign-in (its signed state) stays usable.
+    pub state_minutes: u64,
+    /// Longest one call to a provider may take, connecting included.
+    pub timeout_ms: u64,
+    /// Keyed by the name that appears in the routes (`/oauth/{name}/...`).
+    pub providers: BTreeMap<String, OauthProviderConfig>,
+    /// `[oauth]` only: hosts (names or IPs) with internal addresses that providers configured
+    /// through the management API may use (e.g. an identity provider on the private network).
+    /// Every other such provider reaches only public addresses, over https.
+    pub allowed_internal_hosts: Vec<String>,
+}
+
+impl Default for OauthConfig {
+    fn default() -> Self {
+        Self {
+            redirect_uris: Vec::new(),
+            auto_link_by_email: true,
+            state_minutes: 5,
+            timeout_ms: 10_000,
+            providers: BTreeMap::new(),
+            allowed_internal_hosts: Vec::new(),
+        }
+    }
+}
+
+/// `[oauth.providers.NAME]`, and the body of `PUT {T}/oauth-providers/{name}`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OauthProviderConfig {
+    pub kind: crate::oauth::ProviderKind,
+    pub client_id: String,
+    /// Prefer the environment: `HOOKAUTH_OAUTH__PROVIDERS__NAME__CLIENT_SECRET`. Never
+    /// serialised: the management API seals it apart.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    /// Unset: the kind's defaults.
+    pub scopes: Option<Vec<String>>,
+    /// OpenID Connect issuer: discovery and id_token verification (`oidc`; presets set theirs).
+    pub issuer: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    /// Answers OpenID standard claims (`sub`, `email`, `email_verified`, `name`, `picture`),
+    /// except for the presets, which know their provider's shape.
+    pub userinfo_url: Option<String>,
+    /// Added to `[oauth] redirect_uris` for this provider.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+}
+
+/// `[tenants.NAME]`: what a named tenant configures for itself in the server's file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantConfig {
+    pub oauth: OauthConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -941,6 +1012,20 @@ impl Config {
                 Ok(()) => {}
                 Err(ConfigError::Invalid(problem)) => c.named(problem),
                 Err(other) => c.named(other),
+            }
+        }
+        for problem in crate::oauth::check_config("oauth", &self.oauth) {
+            c.named(problem);
+        }
+        for (name, tenant) in &self.tenants {
+            c.rule(
+                &format!("tenants.{name}"),
+                crate::domain::TenantId::parse(name).is_ok(),
+                "is not a valid tenant name (1-63 of a-z, 0-9 and -)",
+            );
+            for problem in crate::oauth::check_config(&format!("tenants.{name}.oauth"), &tenant.oauth)
+            {
+                c.named(problem);
             }
         }
         for name in self.profile_fields.keys() {

@@ -13,6 +13,7 @@ pub mod events;
 pub mod flows;
 pub mod hooks;
 pub mod hooks_admin;
+pub mod oauth;
 pub mod http;
 pub mod remote;
 pub mod store;

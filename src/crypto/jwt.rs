@@ -1,4 +1,6 @@
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Claims of an access token (API.md "Token pair", plus `tid`, the tenant).
@@ -48,8 +50,13 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// For the server's own short-lived tokens (OAuth states): no issuer or audience, which
+    /// are for tokens other services read.
+    internal: Validation,
     issuer: Option<String>,
     audience: Option<String>,
+    /// Keys values derived from the secret ([`JwtKeys::mac`]).
+    mac: Hmac<sha2::Sha256>,
 }
 
 impl JwtKeys {
@@ -75,11 +82,19 @@ impl JwtKeys {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
+        let mut internal = Validation::new(algorithm);
+        internal.leeway = settings.leeway_seconds;
+        internal.set_required_spec_claims(&["exp", "iat", "sub"]);
+        internal.validate_aud = false;
+        // The caller checks `exp` against the server's clock (the one every expiry uses).
+        internal.validate_exp = false;
         Self {
             algorithm,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            internal,
+            mac: Hmac::new_from_slice(secret).expect("HMAC takes keys of any length"),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
         }
@@ -90,6 +105,33 @@ impl JwtKeys {
         claims.aud = self.audience.clone();
         jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .expect("HMAC signing of serialisable claims cannot fail")
+    }
+
+    /// Signs the server's own short-lived token (an OAuth state): the caller's claims must
+    /// carry `exp`, `iat`, `sub` and a `type` no access token has.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> String {
+        jsonwebtoken::encode(&Header::new(self.algorithm), claims, &self.encoding)
+            .expect("HMAC signing of serialisable claims cannot fail")
+    }
+
+    /// Checks a token [`JwtKeys::sign`] made: signature and algorithm, and that `exp` is
+    /// there; the caller compares it with its clock.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
+        jsonwebtoken::decode::<T>(token, &self.decoding, &self.internal)
+            .map(|data| data.claims)
+            .map_err(|e| JwtError::Invalid(e.to_string()))
+    }
+
+    /// A value only the holder of the secret can compute from `input` (base64url of
+    /// HMAC-SHA256 over `label:input`): the OAuth PKCE verifier, recomputed at the callback
+    /// from the state's nonce so no replica has to store it.
+    pub fn mac(&self, label: &str, input: &str) -> String {
+        use base64::Engine as _;
+        let mut mac = self.mac.clone();
+        mac.update(label.as_bytes());
+        mac.update(b":");
+        mac.update(input.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     /// Checks signature, algorithm, `exp` (with leeway), `iat`, issuer and audience, then the

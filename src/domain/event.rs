@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{TenantId, UnixMillis, UserSnapshot};
+use super::{OauthUserInfo, TenantId, UnixMillis, UserSnapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -20,10 +20,13 @@ pub enum EventKind {
     SendVerificationEmail,
     SendPasswordResetEmail,
     AfterOauthLogin,
+    AfterOauthRegister,
+    AfterOauthLink,
+    AfterOauthUnlink,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::AfterRegister,
         EventKind::AfterLogin,
         EventKind::AfterLogout,
@@ -33,6 +36,9 @@ impl EventKind {
         EventKind::SendVerificationEmail,
         EventKind::SendPasswordResetEmail,
         EventKind::AfterOauthLogin,
+        EventKind::AfterOauthRegister,
+        EventKind::AfterOauthLink,
+        EventKind::AfterOauthUnlink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,9 @@ impl EventKind {
             EventKind::SendVerificationEmail => "send_verification_email",
             EventKind::SendPasswordResetEmail => "send_password_reset_email",
             EventKind::AfterOauthLogin => "after_oauth_login",
+            EventKind::AfterOauthRegister => "after_oauth_register",
+            EventKind::AfterOauthLink => "after_oauth_link",
+            EventKind::AfterOauthUnlink => "after_oauth_unlink",
         }
     }
 
@@ -97,6 +106,19 @@ pub enum EventPayload {
         provider: String,
         is_new_user: bool,
     },
+    /// A new account created by an OAuth sign-in, with what the provider said.
+    AfterOauthRegister {
+        user: UserSnapshot,
+        user_info: OauthUserInfo,
+    },
+    AfterOauthLink {
+        user: UserSnapshot,
+        provider: String,
+    },
+    AfterOauthUnlink {
+        user: UserSnapshot,
+        provider: String,
+    },
 }
 
 impl EventPayload {
@@ -111,6 +133,9 @@ impl EventPayload {
             EventPayload::SendVerificationEmail { .. } => EventKind::SendVerificationEmail,
             EventPayload::SendPasswordResetEmail { .. } => EventKind::SendPasswordResetEmail,
             EventPayload::AfterOauthLogin { .. } => EventKind::AfterOauthLogin,
+            EventPayload::AfterOauthRegister { .. } => EventKind::AfterOauthRegister,
+            EventPayload::AfterOauthLink { .. } => EventKind::AfterOauthLink,
+            EventPayload::AfterOauthUnlink { .. } => EventKind::AfterOauthUnlink,
         }
     }
 

@@ -7,6 +7,7 @@ mod email;
 mod event;
 mod gate;
 mod ids;
+mod oauth;
 mod password;
 mod profile;
 mod role;
@@ -19,6 +20,7 @@ pub use gate::{
     PasswordReason, PasswordSubject, RegisterChanges, is_unsafe_char,
 };
 pub use ids::{FamilyId, TenantId, UserId, new_event_id};
+pub use oauth::{OauthAccount, OauthUserInfo};
 pub use password::{Password, PasswordPolicy};
 pub use profile::{FieldType, Profile, ProfileError, ProfileSchema};
 pub use role::RoleName;

@@ -34,6 +34,25 @@ pub enum FlowError {
         message: String,
         hook_code: Option<String>,
     },
+    /// `/oauth/{provider}/...` for a provider the tenant did not configure.
+    #[error("OAuth provider '{0}' not configured")]
+    OauthProviderNotFound(String),
+    /// The `redirect_uri` is not on the provider's allow-list.
+    #[error("invalid redirect URI")]
+    InvalidRedirectUri,
+    /// Any failure of an OAuth sign-in or link: the state, the binding, the provider's answer,
+    /// the account. The reason is logged, never told.
+    #[error("OAuth authentication failed")]
+    OauthFailed,
+    /// The provider account being linked belongs to another user.
+    #[error("this {0} account is already linked to another user")]
+    OauthAccountTaken(String),
+    /// The user has another account of this provider linked.
+    #[error("your account is already linked to a different {0} account")]
+    OauthProviderAlreadyLinked(String),
+    /// Unlinking would leave the account without a way to sign in.
+    #[error("cannot remove the only sign-in method")]
+    LastSignInMethod,
     /// Hooks (and so the gates) are still loading: no decision may skip them.
     #[error("hooks are still loading")]
     NotReady,

@@ -224,6 +224,16 @@ impl Flows {
         }))
     }
 
+    /// Hooks are loaded, so a decision point can be asked: checked before a step that cannot be
+    /// repeated (an OAuth state used up), so "not ready" never costs the client its attempt.
+    pub(super) fn gates_ready(&self) -> Result<(), FlowError> {
+        self.gates
+            .source
+            .get()
+            .map(|_| ())
+            .ok_or(FlowError::NotReady)
+    }
+
     /// Asks every gate of the question's decision point, in order. The first deny (or failure
     /// with `on_error = "deny"`) ends it with [`FlowError::DeniedByHook`]; changes and claims
     /// accumulate, each gate seeing the earlier ones' changes.

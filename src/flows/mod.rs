@@ -9,6 +9,7 @@ mod error;
 mod gates;
 mod login;
 mod logout;
+mod oauth;
 mod password_reset;
 mod profile;
 mod refresh;
@@ -36,6 +37,10 @@ pub use gates::{
 };
 pub use login::{LoginInput, login};
 pub use logout::{LogoutInput, logout};
+pub use oauth::{
+    AuthorizeStart, CallbackInput, oauth_accounts, oauth_authorize, oauth_callback,
+    oauth_link_authorize, oauth_link_callback, oauth_providers, oauth_unlink,
+};
 pub use password_reset::{confirm_password_reset, request_password_reset};
 pub use profile::{ProfileUpdateError, delete_account, update_profile};
 pub use refresh::refresh;
@@ -116,6 +121,8 @@ pub struct Flows {
     password_checks: Arc<std::sync::atomic::AtomicU64>,
     /// Gate hooks (once loaded) and the audit of their decisions.
     gates: gates::Gates,
+    /// Every tenant's OAuth providers.
+    oauth: Arc<crate::oauth::OauthDirectory>,
 }
 
 impl Flows {
@@ -125,6 +132,7 @@ impl Flows {
         hasher: PasswordHasher,
         clock: Clock,
         settings: FlowSettings,
+        oauth: crate::oauth::OauthDirectory,
     ) -> Self {
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         Self {
@@ -137,6 +145,7 @@ impl Flows {
             hashing: Arc::new(Semaphore::new(parallel_hashes)),
             reset_jobs: Arc::new(Semaphore::new(RESET_JOBS as usize)),
             password_checks: Arc::default(),
+            oauth: Arc::new(oauth),
         }
     }
 

@@ -1,7 +1,7 @@
 use super::{FlowError, Flows};
 use crate::domain::{
     Email, EventPayload, GateQuestion, Password, PasswordReason, PasswordSubject, Profile,
-    RequestContext, TenantId, User,
+    RequestContext, TenantId, User, UserId,
 };
 use crate::store::{Announce, NewUser, StoreError};
 
@@ -59,6 +59,7 @@ pub async fn register(
     profile.extend(verdict.profile);
     let hashed = flows.hash_password(input.password).await?;
     let new = NewUser {
+        id: UserId::new(),
         tenant: tenant.clone(),
         email,
         hashed_password: Some(hashed),
@@ -105,6 +106,7 @@ pub async fn create_superuser(
         .map_err(FlowError::PasswordPolicy)?;
     let hashed = flows.hash_password(password).await?;
     let new = NewUser {
+        id: UserId::new(),
         tenant: tenant.clone(),
         email: email.as_str().to_owned(),
         hashed_password: Some(hashed),

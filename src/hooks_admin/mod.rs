@@ -4,6 +4,7 @@
 
 mod failures;
 mod hooks;
+mod oauth;
 mod secrets;
 mod tenants;
 
@@ -13,6 +14,7 @@ use subtle::ConstantTimeEq;
 
 pub use failures::TenantFailure;
 pub use hooks::{Deployed, HookPatch, LimitsPatch};
+pub use oauth::OauthProviderView;
 pub use tenants::TenantInfo;
 
 use crate::config::Secret;
@@ -24,6 +26,8 @@ use crate::store::StoreError;
 
 /// The permission that lets a tenant's user manage its hooks (superusers always may).
 pub const HOOKS_MANAGE: &str = "hooks:manage";
+/// The permission that lets a tenant's user manage its OAuth providers (superusers always may).
+pub const OAUTH_MANAGE: &str = "oauth:manage";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -111,11 +115,13 @@ impl HooksAdmin {
     }
 
     /// The operator on any tenant, or a user of `tenant` who is a superuser or holds
-    /// `hooks:manage`. A token of another tenant fails authentication like any forgery.
+    /// `permission` ([`HOOKS_MANAGE`], [`OAUTH_MANAGE`]). A token of another tenant fails
+    /// authentication like any forgery.
     pub async fn authorize(
         &self,
         tenant: &TenantId,
         bearer: Option<&str>,
+        permission: &str,
     ) -> Result<Actor, AdminError> {
         if self.is_operator(bearer) {
             return Ok(Actor::Operator);
@@ -132,7 +138,7 @@ impl HooksAdmin {
                 continue;
             };
             let permissions = self.flows.store.role_permissions(tenant, &role).await?;
-            if permissions.iter().any(|p| p == HOOKS_MANAGE) {
+            if permissions.iter().any(|p| p == permission) {
                 return Ok(Actor::User {
                     id: user.id.to_string(),
                 });

@@ -137,6 +137,31 @@ impl Fields {
         }
     }
 
+    /// A required string of 1 to `max` characters (pydantic's `min_length`/`max_length`).
+    pub fn bounded_string(&mut self, name: &str, max: usize) -> Option<String> {
+        let raw = self.string(name)?;
+        let chars = raw.chars().count();
+        if chars == 0 {
+            self.problem(
+                "string_too_short",
+                name,
+                "String should have at least 1 character".into(),
+                Value::String(raw),
+            );
+            return None;
+        }
+        if chars > max {
+            self.problem(
+                "string_too_long",
+                name,
+                format!("String should have at most {max} characters"),
+                Value::String(raw.chars().take(64).collect()),
+            );
+            return None;
+        }
+        Some(raw)
+    }
+
     pub fn password(&mut self, name: &str) -> Option<Password> {
         self.string(name).map(Password::new)
     }
@@ -234,5 +259,12 @@ impl<A, B> Required for (Option<A>, Option<B>) {
     type Value = (A, B);
     fn present(self) -> Option<(A, B)> {
         Some((self.0?, self.1?))
+    }
+}
+
+impl<A, B, C> Required for (Option<A>, Option<B>, Option<C>) {
+    type Value = (A, B, C);
+    fn present(self) -> Option<(A, B, C)> {
+        Some((self.0?, self.1?, self.2?))
     }
 }

@@ -199,6 +199,30 @@ fn flow_response(error: FlowError) -> Response {
             }
             (S::FORBIDDEN, axum::Json(body)).into_response()
         }
+        FlowError::OauthProviderNotFound(name) => body(
+            S::NOT_FOUND,
+            format!("OAuth provider '{name}' not configured"),
+            "oauth_provider_not_found",
+        ),
+        FlowError::InvalidRedirectUri => {
+            body(S::BAD_REQUEST, "Invalid redirect URI", "invalid_redirect_uri")
+        }
+        FlowError::OauthFailed => body(S::BAD_REQUEST, "OAuth authentication failed", "oauth_failed"),
+        FlowError::OauthAccountTaken(provider) => body(
+            S::CONFLICT,
+            format!("This {provider} account is already linked to another user."),
+            "oauth_account_taken",
+        ),
+        FlowError::OauthProviderAlreadyLinked(provider) => body(
+            S::CONFLICT,
+            format!("Your account is already linked to a different {provider} account."),
+            "oauth_provider_already_linked",
+        ),
+        FlowError::LastSignInMethod => body(
+            S::BAD_REQUEST,
+            "Cannot remove your only sign-in method. Set a password first.",
+            "last_sign_in_method",
+        ),
         FlowError::NotReady => ApiError::NotReady.into_response(),
         FlowError::Store(_) | FlowError::Internal(_) => {
             tracing::error!(error = %error, "request failed");

@@ -9,7 +9,7 @@ use super::AppState;
 use super::client::Client;
 use super::error::ApiError;
 use crate::domain::TenantId;
-use crate::hooks_admin::Actor;
+use crate::hooks_admin::{Actor, HOOKS_MANAGE, OAUTH_MANAGE};
 
 /// The tenant the path names, resolved (and known to exist) by the tenant middleware.
 pub struct Tenant(pub TenantId);
@@ -38,16 +38,42 @@ impl FromRequestParts<AppState> for HookAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let Tenant(tenant) = Tenant::from_request_parts(parts, app).await?;
-        let client = Client::from_request_parts(parts, app)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let actor = app
-            .hooks_admin()?
-            .authorize(&tenant, client.bearer.as_deref())
-            .await?;
+        let (tenant, actor) = tenant_admin(parts, app, HOOKS_MANAGE).await?;
         Ok(HookAdmin { tenant, actor })
     }
+}
+
+/// Someone allowed to manage the tenant's OAuth providers: the operator, or a user of that
+/// tenant who is a superuser or holds `oauth:manage`.
+pub struct OauthAdmin {
+    pub tenant: TenantId,
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for OauthAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let (tenant, actor) = tenant_admin(parts, app, OAUTH_MANAGE).await?;
+        Ok(OauthAdmin { tenant, actor })
+    }
+}
+
+/// The operator, or a user of the path's tenant who is a superuser or holds `permission`.
+async fn tenant_admin(
+    parts: &mut Parts,
+    app: &AppState,
+    permission: &str,
+) -> Result<(TenantId, Actor), ApiError> {
+    let Tenant(tenant) = Tenant::from_request_parts(parts, app).await?;
+    let client = Client::from_request_parts(parts, app)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let actor = app
+        .hooks_admin()?
+        .authorize(&tenant, client.bearer.as_deref(), permission)
+        .await?;
+    Ok((tenant, actor))
 }
 
 /// The platform operator (`operator_token`).

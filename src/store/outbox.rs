@@ -40,18 +40,19 @@ impl<'a> Announce<'a> {
 }
 
 impl Store {
-    /// The one way a change and its event are committed: writes the outbox row as the
-    /// transaction's last statement, commits, and wakes the local dispatcher. Without an
-    /// event it only commits.
-    pub(super) async fn commit_announcing(
+    /// The one way a change and its events are committed: writes the outbox rows (in order)
+    /// as the transaction's last statements, commits, and wakes the local dispatcher. Without
+    /// an event it only commits.
+    pub(super) async fn commit_announcing<'a>(
         &self,
         mut tx: Transaction<'static, Any>,
-        announce: Option<Announce<'_>>,
+        announce: impl IntoIterator<Item = Announce<'a>>,
         now: UnixMillis,
     ) -> StoreResult<()> {
-        let announced = announce.is_some();
-        if let Some(announce) = announce {
+        let mut announced = false;
+        for announce in announce {
             insert_event(&mut tx, self.dialect, announce, now).await?;
+            announced = true;
         }
         tx.commit().await?;
         if announced {

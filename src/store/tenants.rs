@@ -75,6 +75,8 @@ impl Store {
             "DELETE FROM refresh_tokens WHERE tenant_id = $1",
             "DELETE FROM one_time_tokens WHERE tenant_id = $1",
             "DELETE FROM login_failures WHERE tenant_id = $1",
+            "DELETE FROM oauth_accounts WHERE tenant_id = $1",
+            "DELETE FROM tenant_oauth_providers WHERE tenant_id = $1",
             "DELETE FROM users WHERE tenant_id = $1",
             "DELETE FROM roles WHERE tenant_id = $1",
             "DELETE FROM events WHERE tenant_id = $1",

@@ -57,6 +57,9 @@ impl UserRow {
 }
 
 pub struct NewUser {
+    /// Chosen by the caller, so a flow can name the user (a session row, a gate's question)
+    /// before the row exists.
+    pub id: UserId,
     pub tenant: TenantId,
     pub email: String,
     pub hashed_password: Option<String>,
@@ -132,46 +135,8 @@ impl Store {
         announce: impl FnOnce(&User) -> Option<Announce<'a>>,
         now: UnixMillis,
     ) -> StoreResult<User> {
-        let id = UserId::new();
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, tenant_id, email, hashed_password, is_active, is_verified, \
-             is_superuser, profile, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8)",
-        )
-        .bind(id.to_string())
-        .bind(new.tenant.as_str())
-        .bind(&new.email)
-        .bind(new.hashed_password.clone())
-        .bind(i64::from(new.is_verified))
-        .bind(i64::from(new.is_superuser))
-        .bind(serde_json::Value::Object(new.profile.clone()).to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_insert)?;
-        for role in &new.roles {
-            sqlx::query(
-                "INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id.to_string())
-            .bind(new.tenant.as_str())
-            .bind(role)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let user = User {
-            id,
-            tenant: new.tenant.clone(),
-            email: new.email,
-            hashed_password: new.hashed_password,
-            is_active: true,
-            is_verified: new.is_verified,
-            is_superuser: new.is_superuser,
-            roles: new.roles.clone(),
-            profile: self.profile_schema.complete(&new.profile),
-            created_at: now,
-        };
+        let user = insert_user_rows(&mut tx, &self.profile_schema, new, now).await?;
         self.commit_announcing(tx, announce(&user), now).await?;
         Ok(user)
     }
@@ -308,6 +273,54 @@ impl Store {
         let mut conn = self.writer.acquire().await?;
         find_user_in(&mut conn, &self.profile_schema, tenant, id).await
     }
+}
+
+/// The user's row and role links, inside the caller's transaction. A taken email is
+/// [`StoreError::Conflict`].
+pub(super) async fn insert_user_rows(
+    conn: &mut AnyConnection,
+    schema: &ProfileSchema,
+    new: NewUser,
+    now: UnixMillis,
+) -> StoreResult<User> {
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, hashed_password, is_active, is_verified, \
+         is_superuser, profile, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8)",
+    )
+    .bind(new.id.to_string())
+    .bind(new.tenant.as_str())
+    .bind(&new.email)
+    .bind(new.hashed_password.clone())
+    .bind(i64::from(new.is_verified))
+    .bind(i64::from(new.is_superuser))
+    .bind(serde_json::Value::Object(new.profile.clone()).to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from_insert)?;
+    for role in &new.roles {
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(new.id.to_string())
+        .bind(new.tenant.as_str())
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(User {
+        id: new.id,
+        tenant: new.tenant,
+        email: new.email,
+        hashed_password: new.hashed_password,
+        is_active: true,
+        is_verified: new.is_verified,
+        is_superuser: new.is_superuser,
+        roles: new.roles,
+        profile: schema.complete(&new.profile),
+        created_at: now,
+    })
 }
 
 pub(super) async fn find_user_in(

@@ -330,6 +330,7 @@ async fn readyz_is_503_until_hooks_load_and_events_wait_in_the_outbox() {
         .store
         .insert_user(
             hookauth::store::NewUser {
+                id: hookauth::domain::UserId::new(),
                 tenant: TenantId::default_tenant(),
                 email: "early@example.com".into(),
                 hashed_password: None,

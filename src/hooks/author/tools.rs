@@ -455,6 +455,20 @@ fn sample_fields(kind: EventKind) -> Map<String, Value> {
         EventKind::AfterOauthLogin => {
             serde_json::json!({"user": user, "provider": "github", "is_new_user": false})
         }
+        EventKind::AfterOauthRegister => serde_json::json!({
+            "user": user,
+            "user_info": {
+                "provider": "github",
+                "subject": "583231",
+                "email": user["email"],
+                "email_verified": true,
+                "name": "Sample User",
+                "picture": "https://avatars.example/583231.png"
+            }
+        }),
+        EventKind::AfterOauthLink | EventKind::AfterOauthUnlink => {
+            serde_json::json!({"user": user, "provider": "github"})
+        }
         _ => serde_json::json!({ "user": user }),
     };
     value.as_object().cloned().unwrap_or_default()

@@ -13,8 +13,8 @@ wasmtime::component::bindgen!({
 
 pub use hookauth::hooks::host::Level;
 pub use hookauth::hooks::types::{
-    EmailToken, Event as WitEvent, EventKind as WitEventKind, OauthLogin, Payload, Registration,
-    RequestContext, User,
+    EmailToken, Event as WitEvent, EventKind as WitEventKind, OauthLink, OauthLogin,
+    OauthRegister, OauthUserInfo, Payload, Registration, RequestContext, User,
 };
 
 impl hookauth::hooks::types::Host for HookState {}
@@ -42,8 +42,8 @@ impl hookauth::hooks::host::Host for HookState {
     }
 }
 
-/// The domain kind a WIT kind is delivered as. Kinds the server does not emit yet (OAuth
-/// register/link/unlink, MFA) have none: a hook may subscribe to them, and simply never sees one.
+/// The domain kind a WIT kind is delivered as. Kinds the server does not emit yet (MFA) have
+/// none: a hook may subscribe to them, and simply never sees one.
 pub fn domain_kind(kind: WitEventKind) -> Option<EventKind> {
     Some(match kind {
         WitEventKind::AfterRegister => EventKind::AfterRegister,
@@ -55,11 +55,10 @@ pub fn domain_kind(kind: WitEventKind) -> Option<EventKind> {
         WitEventKind::SendVerificationEmail => EventKind::SendVerificationEmail,
         WitEventKind::SendPasswordResetEmail => EventKind::SendPasswordResetEmail,
         WitEventKind::AfterOauthLogin => EventKind::AfterOauthLogin,
-        WitEventKind::AfterOauthRegister
-        | WitEventKind::AfterOauthLink
-        | WitEventKind::AfterOauthUnlink
-        | WitEventKind::AfterMfaEnabled
-        | WitEventKind::AfterMfaDisabled => return None,
+        WitEventKind::AfterOauthRegister => EventKind::AfterOauthRegister,
+        WitEventKind::AfterOauthLink => EventKind::AfterOauthLink,
+        WitEventKind::AfterOauthUnlink => EventKind::AfterOauthUnlink,
+        WitEventKind::AfterMfaEnabled | WitEventKind::AfterMfaDisabled => return None,
     })
 }
 
@@ -109,6 +108,29 @@ pub fn wit_event(event: &Event) -> WitEvent {
             provider: provider.clone(),
             is_new_user: *is_new_user,
         }),
+        EventPayload::AfterOauthRegister { user: u, user_info } => {
+            Payload::AfterOauthRegister(OauthRegister {
+                user: user(u),
+                user_info: OauthUserInfo {
+                    provider: user_info.provider.clone(),
+                    subject: user_info.subject.clone(),
+                    email: user_info.email.clone(),
+                    email_verified: user_info.email_verified,
+                    name: user_info.name.clone(),
+                    picture: user_info.picture.clone(),
+                },
+            })
+        }
+        EventPayload::AfterOauthLink { user: u, provider } => Payload::AfterOauthLink(OauthLink {
+            user: user(u),
+            provider: provider.clone(),
+        }),
+        EventPayload::AfterOauthUnlink { user: u, provider } => {
+            Payload::AfterOauthUnlink(OauthLink {
+                user: user(u),
+                provider: provider.clone(),
+            })
+        }
     };
     WitEvent {
         tenant: event.tenant.as_str().to_owned(),
@@ -139,6 +161,9 @@ mod tests {
             WitEventKind::SendVerificationEmail,
             WitEventKind::SendPasswordResetEmail,
             WitEventKind::AfterOauthLogin,
+            WitEventKind::AfterOauthRegister,
+            WitEventKind::AfterOauthLink,
+            WitEventKind::AfterOauthUnlink,
         ];
         let mapped: Vec<_> = all.into_iter().filter_map(domain_kind).collect();
         assert_eq!(mapped, EventKind::ALL);

@@ -6,6 +6,8 @@ mod email;
 pub mod health;
 mod hooks;
 mod me;
+mod oauth;
+mod oauth_providers;
 mod sessions;
 mod tenants;
 
@@ -42,6 +44,13 @@ pub fn auth_routes() -> Router<AppState> {
             "/admin/role-permissions/{role_name}",
             get(admin::role_permissions),
         )
+        .route("/oauth/providers", get(oauth::providers))
+        .route("/oauth/accounts", get(oauth::accounts))
+        .route("/oauth/accounts/{provider}", delete(oauth::unlink))
+        .route("/oauth/{provider}/authorize", get(oauth::authorize))
+        .route("/oauth/{provider}/callback", post(oauth::callback))
+        .route("/oauth/{provider}/link/authorize", get(oauth::link_authorize))
+        .route("/oauth/{provider}/link/callback", post(oauth::link_callback))
 }
 
 /// The management API, under both `/api/v1` (default tenant) and `/t/{tenant}/api/v1`.
@@ -66,6 +75,14 @@ pub fn management_routes(max_upload_bytes: usize) -> Router<AppState> {
             )
             .route(&format!("{prefix}/hook-failures"), get(hooks::failures))
             .route(&format!("{prefix}/hook-decisions"), get(hooks::decisions))
+            .route(
+                &format!("{prefix}/oauth-providers"),
+                get(oauth_providers::list),
+            )
+            .route(
+                &format!("{prefix}/oauth-providers/{{name}}"),
+                axum::routing::put(oauth_providers::put).delete(oauth_providers::remove),
+            )
             .route(
                 &format!("{prefix}/hook-failures/{{id}}/replay"),
                 post(hooks::replay),
