@@ -42,9 +42,8 @@ impl Resolve for GuardedResolver {
         let exempt = self.exempt.iter().any(|h| h.eq_ignore_ascii_case(&host));
         Box::pin(async move {
             let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let usable: Vec<SocketAddr> = found
-                .filter(|a| exempt || !is_internal(a.ip()))
-                .collect();
+            let usable: Vec<SocketAddr> =
+                found.filter(|a| exempt || !is_internal(a.ip())).collect();
             if usable.is_empty() {
                 return Err(format!("{host} has no public address").into());
             }
@@ -201,10 +200,13 @@ impl ProviderClient {
         request: reqwest::RequestBuilder,
         step: &'static str,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), ProviderError> {
-        let mut response = request.send().await.map_err(|e| ProviderError::Unreachable {
-            step,
-            reason: describe(&e),
-        })?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable {
+                step,
+                reason: describe(&e),
+            })?;
         let status = response.status();
         if response
             .content_length()
@@ -213,10 +215,14 @@ impl ProviderClient {
             return Err(ProviderError::TooLarge { step });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| ProviderError::Unreachable {
-            step,
-            reason: describe(&e),
-        })? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ProviderError::Unreachable {
+                step,
+                reason: describe(&e),
+            })?
+        {
             if body.len() + chunk.len() > MAX_ANSWER_BYTES {
                 return Err(ProviderError::TooLarge { step });
             }
@@ -259,5 +265,113 @@ fn describe(e: &reqwest::Error) -> String {
         "redirected".into()
     } else {
         "transport error".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A one-shot HTTP server on loopback answering every request with `head` and then
+    /// `body_bytes` of JSON-ish filler, without a Content-Length when `chunked`.
+    async fn serve(body_bytes: usize, declare_length: bool) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let head = if declare_length {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                             content-length: {body_bytes}\r\n\r\n"
+                        )
+                    } else {
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         connection: close\r\n\r\n"
+                            .to_owned()
+                    };
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let chunk = vec![b' '; 64 * 1024];
+                    let mut sent = 0;
+                    while sent < body_bytes {
+                        let n = chunk.len().min(body_bytes - sent);
+                        if socket.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_cap_whatever_the_provider_declares() {
+        let client = ProviderClient::new(Duration::from_secs(5));
+        for declare in [true, false] {
+            let url = serve(MAX_ANSWER_BYTES + 1, declare).await;
+            let err = client.get_json(&url, None, "userinfo").await.unwrap_err();
+            assert!(
+                matches!(err, ProviderError::TooLarge { .. }),
+                "declared length {declare}: {err}"
+            );
+        }
+        // Within the cap a (blank) body is read and refused only for not being JSON.
+        let url = serve(1000, false).await;
+        let err = client.get_json(&url, None, "userinfo").await.unwrap_err();
+        assert!(matches!(err, ProviderError::NotJson { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_guarded_client_reaches_no_internal_address_unless_exempt() {
+        let url = serve(2, true).await;
+        let port = reqwest::Url::parse(&url).unwrap().port().unwrap();
+        let guarded = ProviderClient::guarded(Duration::from_secs(5), Arc::new(vec![]));
+        for target in [
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://localhost:{port}/"),
+            format!("http://[::ffff:127.0.0.1]:{port}/"),
+        ] {
+            let err = guarded
+                .get_json(&target, None, "discovery")
+                .await
+                .unwrap_err();
+            let ProviderError::Unreachable { reason, .. } = &err else {
+                panic!("{target}: {err}");
+            };
+            assert!(
+                reason.contains("internal") || reason.contains("connection failed"),
+                "{target}: {err}"
+            );
+        }
+        // The literal is refused before any connection; a name by its resolved addresses.
+        let err = guarded
+            .get_json(&format!("http://127.0.0.1:{port}/"), None, "discovery")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("internal address"), "{err}");
+        // Exempt hosts are reached (and answer something that is not a JSON document).
+        let exempt = ProviderClient::guarded(
+            Duration::from_secs(5),
+            Arc::new(vec!["127.0.0.1".into(), "localhost".into()]),
+        );
+        for target in [
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://localhost:{port}/"),
+        ] {
+            let err = exempt
+                .get_json(&target, None, "discovery")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ProviderError::NotJson { .. }),
+                "{target}: {err}"
+            );
+        }
     }
 }

@@ -11,6 +11,8 @@
 mod build;
 #[path = "../common/hook_support.rs"]
 mod hook_support;
+#[path = "../common/oauth_provider.rs"]
+mod oauth_provider;
 #[path = "../common/process.rs"]
 mod process;
 mod server;
@@ -22,5 +24,6 @@ mod c;
 mod deployed;
 mod gates;
 mod javascript;
+mod oauth;
 mod python;
 mod scaffold;

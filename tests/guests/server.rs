@@ -99,6 +99,23 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `http://HOST:PORT/api/v1/auth`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn delete(&self, path: &str, bearer: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str, bearer: &str) -> (u16, Value) {
         let response = self
             .http

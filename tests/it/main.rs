@@ -5,6 +5,8 @@
 //! `HOOKAUTH_TEST_POSTGRES=off` skips them explicitly (and scripts/test counts the skips).
 
 mod helpers;
+#[path = "../common/oauth_provider.rs"]
+mod oauth_provider;
 #[path = "../common/process.rs"]
 mod process;
 #[path = "../common/shared.rs"]
@@ -27,6 +29,7 @@ mod idn;
 mod isolation;
 mod lockout;
 mod me;
+mod oauth;
 mod replicas;
 mod security;
 mod server_edge;
