@@ -1023,7 +1023,8 @@ impl Config {
                 crate::domain::TenantId::parse(name).is_ok(),
                 "is not a valid tenant name (1-63 of a-z, 0-9 and -)",
             );
-            for problem in crate::oauth::check_config(&format!("tenants.{name}.oauth"), &tenant.oauth)
+            for problem in
+                crate::oauth::check_config(&format!("tenants.{name}.oauth"), &tenant.oauth)
             {
                 c.named(problem);
             }

@@ -13,7 +13,7 @@ pub mod events;
 pub mod flows;
 pub mod hooks;
 pub mod hooks_admin;
-pub mod oauth;
 pub mod http;
+pub mod oauth;
 pub mod remote;
 pub mod store;

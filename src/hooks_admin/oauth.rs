@@ -69,7 +69,12 @@ impl HooksAdmin {
             .collect();
         for row in self.flows.store.tenant_oauth_providers(tenant).await? {
             match serde_json::from_str::<OauthProviderConfig>(&row.config) {
-                Ok(c) => views.push(OauthProviderView::of(&row.name, "api", &c, Some(row.updated_at))),
+                Ok(c) => views.push(OauthProviderView::of(
+                    &row.name,
+                    "api",
+                    &c,
+                    Some(row.updated_at),
+                )),
                 Err(e) => tracing::error!(tenant = %tenant, provider = %row.name, error = %e,
                     "stored OAuth provider settings are unreadable"),
             }
@@ -94,8 +99,8 @@ impl HooksAdmin {
                 format!("provider '{name}' is configured in the server's file; change it there"),
             ));
         }
-        let mut config: OauthProviderConfig = serde_json::from_value(body)
-            .map_err(|e| invalid("invalid_provider", e.to_string()))?;
+        let mut config: OauthProviderConfig =
+            serde_json::from_value(body).map_err(|e| invalid("invalid_provider", e.to_string()))?;
         let secret = config.client_secret.take();
         let existing = self
             .flows

@@ -204,10 +204,16 @@ fn flow_response(error: FlowError) -> Response {
             format!("OAuth provider '{name}' not configured"),
             "oauth_provider_not_found",
         ),
-        FlowError::InvalidRedirectUri => {
-            body(S::BAD_REQUEST, "Invalid redirect URI", "invalid_redirect_uri")
-        }
-        FlowError::OauthFailed => body(S::BAD_REQUEST, "OAuth authentication failed", "oauth_failed"),
+        FlowError::InvalidRedirectUri => body(
+            S::BAD_REQUEST,
+            "Invalid redirect URI",
+            "invalid_redirect_uri",
+        ),
+        FlowError::OauthFailed => body(
+            S::BAD_REQUEST,
+            "OAuth authentication failed",
+            "oauth_failed",
+        ),
         FlowError::OauthAccountTaken(provider) => body(
             S::CONFLICT,
             format!("This {provider} account is already linked to another user."),

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use client::ProviderClient;
 use client::ClientAuth;
+pub use client::ProviderClient;
 
 use crate::config::{OauthConfig, OauthProviderConfig, Secret};
 use crate::domain::{OauthUserInfo, TenantId, is_unsafe_char};
@@ -153,7 +153,7 @@ enum Endpoints {
         authorize: Option<String>,
         token: Option<String>,
         userinfo: Option<String>,
-        cache: oidc::Issuer,
+        cache: Box<oidc::Issuer>,
     },
 }
 
@@ -241,7 +241,7 @@ impl Provider {
                 authorize: config.authorize_url.clone(),
                 token: config.token_url.clone(),
                 userinfo: config.userinfo_url.clone(),
-                cache: oidc::Issuer::default(),
+                cache: Box::default(),
             }
         } else {
             if config.issuer.is_some() {
@@ -360,13 +360,14 @@ impl Provider {
             .get("access_token")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or(ProviderError::UserInfo("token answer has no access_token".into()))?;
+            .ok_or(ProviderError::UserInfo(
+                "token answer has no access_token".into(),
+            ))?;
         let raw = match (&self.endpoints, oidc) {
             (Endpoints::Discovered { issuer, cache, .. }, Some(discovery)) => {
-                let id_token = tokens
-                    .get("id_token")
-                    .and_then(Value::as_str)
-                    .ok_or(ProviderError::IdToken("token answer has no id_token".into()))?;
+                let id_token = tokens.get("id_token").and_then(Value::as_str).ok_or(
+                    ProviderError::IdToken("token answer has no id_token".into()),
+                )?;
                 let mut issuers = vec![issuer.as_str()];
                 if self.kind == ProviderKind::Google {
                     // Google's id_tokens may name the issuer without its scheme.
@@ -435,7 +436,9 @@ impl Provider {
                     authorize
                         .clone()
                         .unwrap_or_else(|| found.authorization_endpoint.clone()),
-                    token.clone().unwrap_or_else(|| found.token_endpoint.clone()),
+                    token
+                        .clone()
+                        .unwrap_or_else(|| found.token_endpoint.clone()),
                     userinfo
                         .clone()
                         .or_else(|| found.userinfo_endpoint.clone())
@@ -617,7 +620,10 @@ impl OauthDirectory {
     /// cannot be used (its secret no longer opens, its settings are no longer valid) is left
     /// out and logged when it is first seen.
     pub fn merge(&self, tenant: &TenantId, rows: Vec<ApiProvider>) -> Arc<TenantProviders> {
-        let stamp: Vec<(String, i64)> = rows.iter().map(|r| (r.name.clone(), r.updated_at)).collect();
+        let stamp: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| (r.name.clone(), r.updated_at))
+            .collect();
         let mut api = self.api.write().unwrap_or_else(|p| p.into_inner());
         if let Some(view) = api.get_mut(tenant)
             && view.stamp == stamp
@@ -627,8 +633,10 @@ impl OauthDirectory {
         }
         let settings = self.settings(tenant);
         let mut providers = self.built.get(tenant).cloned().unwrap_or_default();
-        let client =
-            ProviderClient::guarded(Duration::from_millis(settings.timeout_ms), self.exempt.clone());
+        let client = ProviderClient::guarded(
+            Duration::from_millis(settings.timeout_ms),
+            self.exempt.clone(),
+        );
         let previous = api.get(tenant);
         for row in rows {
             if providers.contains_key(&row.name) {
@@ -716,7 +724,8 @@ impl OauthDirectory {
         {
             let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
             let host = parsed.host_str().unwrap_or_default();
-            if parsed.scheme() != "https" && !self.exempt.iter().any(|h| h.eq_ignore_ascii_case(host))
+            if parsed.scheme() != "https"
+                && !self.exempt.iter().any(|h| h.eq_ignore_ascii_case(host))
             {
                 return Err(format!("`{url}` must be https"));
             }
@@ -763,7 +772,10 @@ mod tests {
     #[test]
     fn generic_kinds_name_what_they_miss() {
         assert!(problems(&provider("oidc", "")).contains("issuer must be set"));
-        let oauth2 = problems(&provider("oauth2", "authorize_url = \"https://a.example/a\""));
+        let oauth2 = problems(&provider(
+            "oauth2",
+            "authorize_url = \"https://a.example/a\"",
+        ));
         assert!(oauth2.contains("token_url must be set"), "{oauth2}");
         assert_eq!(
             problems(&provider(
@@ -774,8 +786,11 @@ mod tests {
             ""
         );
         assert!(
-            problems(&provider("oidc", "issuer = \"https://a.example\"\nscopes = [\"email\"]"))
-                .contains("openid")
+            problems(&provider(
+                "oidc",
+                "issuer = \"https://a.example\"\nscopes = [\"email\"]"
+            ))
+            .contains("openid")
         );
         assert!(problems(&provider("github", "issuer = \"https://a.example\"")).contains("issuer"));
     }
@@ -828,7 +843,11 @@ mod tests {
         };
         assert!(raw("", "a@b.c", "n", "").into_info("p").is_err());
         assert!(raw("x\ny", "a@b.c", "n", "").into_info("p").is_err());
-        assert!(raw(&"s".repeat(256), "a@b.c", "n", "").into_info("p").is_err());
+        assert!(
+            raw(&"s".repeat(256), "a@b.c", "n", "")
+                .into_info("p")
+                .is_err()
+        );
         let info = raw(
             "s",
             &format!("{}@b.c", "a".repeat(300)),

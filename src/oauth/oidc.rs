@@ -112,8 +112,8 @@ impl Issuer {
             issuer.trim_end_matches('/')
         );
         let raw = client.get_json(&url, None, "discovery").await?;
-        let doc: DiscoveryDoc =
-            serde_json::from_value(raw).map_err(|_| ProviderError::NotJson { step: "discovery" })?;
+        let doc: DiscoveryDoc = serde_json::from_value(raw)
+            .map_err(|_| ProviderError::NotJson { step: "discovery" })?;
         if doc.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(ProviderError::IdToken(format!(
                 "discovery names another issuer ({} instead of {issuer})",
@@ -212,9 +212,7 @@ impl Issuer {
         let stale = cached
             .as_ref()
             .is_none_or(|(at, _)| at.elapsed() >= CACHE_FOR);
-        if !stale
-            && let Some(found) = cached.as_ref().and_then(|(_, set)| pick(set, kid, alg))
-        {
+        if !stale && let Some(found) = cached.as_ref().and_then(|(_, set)| pick(set, kid, alg)) {
             return Ok(found);
         }
         let may_refetch = cached

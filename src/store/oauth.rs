@@ -94,7 +94,11 @@ impl Store {
 
     /// Uses up an OAuth state (by its `jti`): true the first time only, also when two
     /// callbacks race with it. Kept until it would have expired anyway.
-    pub async fn consume_oauth_state(&self, jti: &str, expires_at: UnixMillis) -> StoreResult<bool> {
+    pub async fn consume_oauth_state(
+        &self,
+        jti: &str,
+        expires_at: UnixMillis,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO revocations (key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
@@ -192,13 +196,11 @@ impl Store {
                     // Either key: tell which from a fresh look (the transaction is void).
                     drop(tx);
                     let mine = self.oauth_accounts(tenant, &user.id).await?;
-                    return Ok(
-                        if mine.iter().any(|a| a.provider == account.provider) {
-                            LinkOutcome::ProviderAlreadyLinked
-                        } else {
-                            LinkOutcome::TakenByOther
-                        },
-                    );
+                    return Ok(if mine.iter().any(|a| a.provider == account.provider) {
+                        LinkOutcome::ProviderAlreadyLinked
+                    } else {
+                        LinkOutcome::TakenByOther
+                    });
                 }
                 Err(e) => return Err(e),
             },

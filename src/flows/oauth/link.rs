@@ -74,8 +74,8 @@ pub async fn oauth_link_callback(
                 "OAuth link refused: the provider account belongs to another user");
             Err(FlowError::OauthAccountTaken(info.provider))
         }
-        LinkOutcome::ProviderAlreadyLinked => Err(FlowError::OauthProviderAlreadyLinked(
-            info.provider,
-        )),
+        LinkOutcome::ProviderAlreadyLinked => {
+            Err(FlowError::OauthProviderAlreadyLinked(info.provider))
+        }
     }
 }

@@ -23,7 +23,9 @@ use subtle::ConstantTimeEq;
 
 pub use accounts::{oauth_accounts, oauth_unlink};
 pub use link::{oauth_link_authorize, oauth_link_callback};
-pub use sign_in::{AuthorizeStart, CallbackInput, oauth_authorize, oauth_callback, oauth_providers};
+pub use sign_in::{
+    AuthorizeStart, CallbackInput, oauth_authorize, oauth_callback, oauth_providers,
+};
 
 use super::{FlowError, Flows};
 use crate::domain::{OauthUserInfo, TenantId, UserId};
@@ -220,7 +222,11 @@ impl Flows {
         code: &str,
     ) -> Result<OauthUserInfo, FlowError> {
         let keep_until = (state.exp + self.settings.leeway_secs) * 1000;
-        if !self.store.consume_oauth_state(&state.jti, keep_until).await? {
+        if !self
+            .store
+            .consume_oauth_state(&state.jti, keep_until)
+            .await?
+        {
             return Err(self.oauth_failed(tenant, provider.name(), "state: used already"));
         }
         let verifier = self.pkce_verifier(&state.nonce);

@@ -98,7 +98,12 @@ async fn sign_in_once(
         None => {
             let email = info.email.as_deref().and_then(|e| Email::parse(e).ok());
             let owner = match &email {
-                Some(email) => flows.store.find_user_by_email(tenant, email.as_str()).await?,
+                Some(email) => {
+                    flows
+                        .store
+                        .find_user_by_email(tenant, email.as_str())
+                        .await?
+                }
                 None => None,
             };
             match (owner, email) {

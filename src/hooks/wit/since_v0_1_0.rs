@@ -13,8 +13,8 @@ wasmtime::component::bindgen!({
 
 pub use hookauth::hooks::host::Level;
 pub use hookauth::hooks::types::{
-    EmailToken, Event as WitEvent, EventKind as WitEventKind, OauthLink, OauthLogin,
-    OauthRegister, OauthUserInfo, Payload, Registration, RequestContext, User,
+    EmailToken, Event as WitEvent, EventKind as WitEventKind, OauthLink, OauthLogin, OauthRegister,
+    OauthUserInfo, Payload, Registration, RequestContext, User,
 };
 
 impl hookauth::hooks::types::Host for HookState {}

@@ -49,8 +49,14 @@ pub fn auth_routes() -> Router<AppState> {
         .route("/oauth/accounts/{provider}", delete(oauth::unlink))
         .route("/oauth/{provider}/authorize", get(oauth::authorize))
         .route("/oauth/{provider}/callback", post(oauth::callback))
-        .route("/oauth/{provider}/link/authorize", get(oauth::link_authorize))
-        .route("/oauth/{provider}/link/callback", post(oauth::link_callback))
+        .route(
+            "/oauth/{provider}/link/authorize",
+            get(oauth::link_authorize),
+        )
+        .route(
+            "/oauth/{provider}/link/callback",
+            post(oauth::link_callback),
+        )
 }
 
 /// The management API, under both `/api/v1` (default tenant) and `/t/{tenant}/api/v1`.

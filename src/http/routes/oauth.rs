@@ -79,8 +79,14 @@ pub async fn callback(
 ) -> Result<Json<Value>, ApiError> {
     let input = callback_input(body)?;
     app.limit(Bucket::Login, &client)?;
-    let (pair, user) =
-        flows::oauth_callback(&app.flows, &tenant, provider(&params), input, &client.context).await?;
+    let (pair, user) = flows::oauth_callback(
+        &app.flows,
+        &tenant,
+        provider(&params),
+        input,
+        &client.context,
+    )
+    .await?;
     let mut body = serde_json::to_value(pair).expect("token pair serialises");
     body["user"] = serde_json::to_value(user.snapshot()).expect("user serialises");
     Ok(Json(body))
@@ -111,9 +117,14 @@ pub async fn link_callback(
     let input = callback_input(body)?;
     // Each attempt costs calls to the provider: bounded like a sign-in.
     app.limit(Bucket::Login, &client)?;
-    let account =
-        flows::oauth_link_callback(&app.flows, &session, provider(&params), input, &client.context)
-            .await?;
+    let account = flows::oauth_link_callback(
+        &app.flows,
+        &session,
+        provider(&params),
+        input,
+        &client.context,
+    )
+    .await?;
     Ok(Json(json!(account)))
 }
 

@@ -18,10 +18,7 @@ fn name(params: &HashMap<String, String>) -> String {
     params.get("name").cloned().unwrap_or_default()
 }
 
-pub async fn list(
-    State(app): State<AppState>,
-    admin: OauthAdmin,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(app): State<AppState>, admin: OauthAdmin) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
         app.hooks_admin()?.oauth_providers(&admin.tenant).await?
     )))
