@@ -27,6 +27,7 @@ on_both_backends!(
     tenants_have_their_own_providers_and_accounts,
     a_tenant_admin_manages_providers_through_the_api,
     two_callbacks_with_one_state_sign_in_once,
+    two_unlinks_at_once_leave_a_way_in,
 );
 
 const CLIENT_ID: &str = "hookauth-test-client";
@@ -1106,4 +1107,95 @@ async fn a_tenant_admin_manages_providers_through_the_api(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = manage(&app, Method::DELETE, "/idp", Some(OPERATOR), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn two_unlinks_at_once_leave_a_way_in(backend: Backend) {
+    let provider = OidcProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let mut env = oidc_env("HOOKAUTH_OAUTH", "acme", &provider);
+    env.extend(
+        oidc_env("HOOKAUTH_OAUTH", "other", &provider)
+            .into_iter()
+            .skip(1),
+    );
+    let app = app_with(backend, env).await;
+    // A passwordless user with two providers linked.
+    let (status, body) = sign_in(
+        &app,
+        &provider,
+        &ProviderUser::new("lea-acme", "lea@example.com", true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, started) = authorize(
+        &format!(
+            "{}?redirect_uri={REDIRECT}",
+            app.url("/oauth/other/link/authorize")
+        ),
+        app.http(),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let (code, state) = provider
+        .authorize(
+            started["authorization_url"].as_str().unwrap(),
+            &ProviderUser::new("lea-other", "lea@example.com", true),
+        )
+        .await;
+    let (status, body) = app
+        .request(
+            Method::POST,
+            "/oauth/other/link/callback",
+            Some(&token),
+            Some(json!({"code": code, "state": state, "binding": started["binding"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            app.request(Method::DELETE, "/oauth/accounts/acme", Some(&token), None),
+            app.request(Method::DELETE, "/oauth/accounts/other", Some(&token), None),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::NO_CONTENT, StatusCode::BAD_REQUEST],
+            "exactly one may go: {a:?} {b:?}"
+        );
+        let (_, accounts) = app.get("/oauth/accounts", &token).await;
+        assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+        // Link the removed one again for the next round.
+        let gone = if a.0 == StatusCode::NO_CONTENT {
+            "acme"
+        } else {
+            "other"
+        };
+        let (_, started) = authorize(
+            &format!(
+                "{}?redirect_uri={REDIRECT}",
+                app.url(&format!("/oauth/{gone}/link/authorize"))
+            ),
+            app.http(),
+            Some(&token),
+        )
+        .await;
+        let (code, state) = provider
+            .authorize(
+                started["authorization_url"].as_str().unwrap(),
+                &ProviderUser::new(&format!("lea-{gone}"), "lea@example.com", true),
+            )
+            .await;
+        let (status, body) = app
+            .request(
+                Method::POST,
+                &format!("/oauth/{gone}/link/callback"),
+                Some(&token),
+                Some(json!({"code": code, "state": state, "binding": started["binding"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 }

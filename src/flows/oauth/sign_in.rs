@@ -119,7 +119,16 @@ async fn sign_in_once(
                         "the email belongs to an account but the provider did not verify it",
                     ));
                 }
-                (Some(user), _) => (OauthSignIn::Link(user.clone()), user),
+                (Some(user), _) => {
+                    let linked = flows.store.oauth_accounts(tenant, &user.id).await?;
+                    if linked.iter().any(|a| a.provider == info.provider) {
+                        // One account per provider per user: unlinking names the provider.
+                        return Err(fail(
+                            "the email's account has another account of this provider linked",
+                        ));
+                    }
+                    (OauthSignIn::Link(user.clone()), user)
+                }
                 (None, None) => return Err(fail("the provider gave no usable email address")),
                 (None, Some(email)) => {
                     let verdict = flows
