@@ -138,6 +138,18 @@ pub fn check_config(prefix: &str, config: &OauthConfig) -> Vec<String> {
     problems
 }
 
+/// The endpoint URLs a provider's configuration sets.
+fn configured_urls(config: &OauthProviderConfig) -> impl Iterator<Item = &String> {
+    [
+        &config.issuer,
+        &config.authorize_url,
+        &config.token_url,
+        &config.userinfo_url,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Where a provider's endpoints come from.
 #[derive(Debug)]
 enum Endpoints {
@@ -219,15 +231,7 @@ impl Provider {
                     name.to_uppercase()
                 )
             })?;
-        for url in [
-            &config.issuer,
-            &config.authorize_url,
-            &config.token_url,
-            &config.userinfo_url,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for url in configured_urls(config) {
             check_url(url)?;
         }
         let pick = |own: &Option<String>, preset: Option<&str>| {
@@ -713,15 +717,7 @@ impl OauthDirectory {
                     .into(),
             );
         }
-        for url in [
-            &config.issuer,
-            &config.authorize_url,
-            &config.token_url,
-            &config.userinfo_url,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for url in configured_urls(config) {
             let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
             let host = parsed.host_str().unwrap_or_default();
             if parsed.scheme() != "https"

@@ -120,6 +120,38 @@ async fn sign_in(
     app.post("/oauth/acme/callback", body).await
 }
 
+/// Links `who`'s account at provider `name` to the user of `token`: link/authorize, the
+/// provider, link/callback. Returns the callback's answer.
+async fn link(
+    app: &TestApp,
+    provider: &OidcProvider,
+    name: &str,
+    token: &str,
+    who: &ProviderUser,
+) -> (StatusCode, Value) {
+    let (status, started) = authorize(
+        &format!(
+            "{}?redirect_uri={REDIRECT}",
+            app.url(&format!("/oauth/{name}/link/authorize"))
+        ),
+        app.http(),
+        Some(token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let (code, state) = provider
+        .authorize(started["authorization_url"].as_str().unwrap(), who)
+        .await;
+    let body = json!({"code": code, "state": state, "binding": started["binding"]});
+    app.request(
+        Method::POST,
+        &format!("/oauth/{name}/link/callback"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
 fn assert_failed(status: StatusCode, body: &Value) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(
@@ -662,26 +694,6 @@ async fn signed_in_users_link_and_unlink_providers_but_keep_a_way_in(backend: Ba
         "{}?redirect_uri={REDIRECT}",
         app.url("/oauth/acme/link/authorize")
     );
-    let link = |token: String, who: ProviderUser| {
-        let app = &app;
-        let provider = &provider;
-        let link_url = link_url.clone();
-        async move {
-            let (status, started) = authorize(&link_url, app.http(), Some(&token)).await;
-            assert_eq!(status, StatusCode::OK, "{started}");
-            let (code, state) = provider
-                .authorize(started["authorization_url"].as_str().unwrap(), &who)
-                .await;
-            let body = json!({"code": code, "state": state, "binding": started["binding"]});
-            app.request(
-                Method::POST,
-                "/oauth/acme/link/callback",
-                Some(&token),
-                Some(body),
-            )
-            .await
-        }
-    };
 
     // Linking needs a session.
     let (status, body) = authorize(&link_url, app.http(), None).await;
@@ -696,8 +708,11 @@ async fn signed_in_users_link_and_unlink_providers_but_keep_a_way_in(backend: Ba
 
     // The provider's address need not match or be verified: the session is the proof.
     let (status, body) = link(
-        gina_token.clone(),
-        ProviderUser::new("gina-acme", "gina.other@example.org", false),
+        &app,
+        &provider,
+        "acme",
+        &gina_token,
+        &ProviderUser::new("gina-acme", "gina.other@example.org", false),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -725,8 +740,11 @@ async fn signed_in_users_link_and_unlink_providers_but_keep_a_way_in(backend: Ba
     .await;
     assert_eq!(status, StatusCode::OK, "{henry}");
     let (status, body) = link(
-        gina_token.clone(),
-        ProviderUser::new("henry-acme", "henry@example.com", true),
+        &app,
+        &provider,
+        "acme",
+        &gina_token,
+        &ProviderUser::new("henry-acme", "henry@example.com", true),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -737,8 +755,11 @@ async fn signed_in_users_link_and_unlink_providers_but_keep_a_way_in(backend: Ba
     );
     // A second account of the same provider: 409.
     let (status, body) = link(
-        gina_token.clone(),
-        ProviderUser::new("gina-second", "gina2@example.com", true),
+        &app,
+        &provider,
+        "acme",
+        &gina_token,
+        &ProviderUser::new("gina-second", "gina2@example.com", true),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -1127,30 +1148,8 @@ async fn two_unlinks_at_once_leave_a_way_in(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["access_token"].as_str().unwrap().to_owned();
-    let (status, started) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            app.url("/oauth/other/link/authorize")
-        ),
-        app.http(),
-        Some(&token),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
-    let (code, state) = provider
-        .authorize(
-            started["authorization_url"].as_str().unwrap(),
-            &ProviderUser::new("lea-other", "lea@example.com", true),
-        )
-        .await;
-    let (status, body) = app
-        .request(
-            Method::POST,
-            "/oauth/other/link/callback",
-            Some(&token),
-            Some(json!({"code": code, "state": state, "binding": started["binding"]})),
-        )
-        .await;
+    let lea_other = ProviderUser::new("lea-other", "lea@example.com", true);
+    let (status, body) = link(&app, &provider, "other", &token, &lea_other).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     for _ in 0..3 {
@@ -1173,29 +1172,8 @@ async fn two_unlinks_at_once_leave_a_way_in(backend: Backend) {
         } else {
             "other"
         };
-        let (_, started) = authorize(
-            &format!(
-                "{}?redirect_uri={REDIRECT}",
-                app.url(&format!("/oauth/{gone}/link/authorize"))
-            ),
-            app.http(),
-            Some(&token),
-        )
-        .await;
-        let (code, state) = provider
-            .authorize(
-                started["authorization_url"].as_str().unwrap(),
-                &ProviderUser::new(&format!("lea-{gone}"), "lea@example.com", true),
-            )
-            .await;
-        let (status, body) = app
-            .request(
-                Method::POST,
-                &format!("/oauth/{gone}/link/callback"),
-                Some(&token),
-                Some(json!({"code": code, "state": state, "binding": started["binding"]})),
-            )
-            .await;
+        let who = ProviderUser::new(&format!("lea-{gone}"), "lea@example.com", true);
+        let (status, body) = link(&app, &provider, gone, &token, &who).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 }
