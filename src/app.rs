@@ -349,13 +349,8 @@ impl Application {
             header: config.rate_limit.trusted_proxy_header.clone(),
             count: config.rate_limit.trusted_proxy_count,
         };
-        let state = AppState::new(
-            flows,
-            RateLimiter::new(&config.rate_limit),
-            proxy,
-            readiness,
-            max_component_bytes,
-        );
+        let limiter = RateLimiter::for_store(&config.rate_limit, flows.clone());
+        let state = AppState::new(flows, limiter, proxy, readiness, max_component_bytes);
         let dispatcher = launch
             .deliver_events
             .then(|| dispatcher_settings(&config.delivery));

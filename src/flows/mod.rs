@@ -7,6 +7,7 @@ mod authenticate;
 mod change_password;
 mod error;
 mod gates;
+mod limits;
 mod login;
 mod logout;
 mod oauth;
@@ -35,6 +36,7 @@ pub use gates::{
     DEFAULT_DENY_MESSAGE, FAILED_HOOK_CODE, Gate, GateSettings, GateSource, MAX_DENY_MESSAGE_CHARS,
     RESERVED_CLAIMS,
 };
+pub use limits::{count_request, shares_rate_limits};
 pub use login::{LoginInput, login};
 pub use logout::{LogoutInput, logout};
 pub use oauth::{

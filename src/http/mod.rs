@@ -77,8 +77,8 @@ impl AppState {
         Ok(flows::authenticate(&self.flows, tenant, client.bearer.as_deref()).await?)
     }
 
-    fn limit(&self, bucket: rate_limit::Bucket, client: &Client) -> Result<(), ApiError> {
-        self.limiter.check(bucket, client.ip)
+    async fn limit(&self, bucket: rate_limit::Bucket, client: &Client) -> Result<(), ApiError> {
+        self.limiter.check(bucket, client.ip).await
     }
 }
 

@@ -1,13 +1,15 @@
-//! Per-(route bucket, client IP) sliding-window rate limits, in process memory: cheap, and a
-//! limit that is per replica errs on the side of letting legitimate users in.
+//! Per-(route bucket, client IP) sliding-window rate limits: in process memory on SQLite (one
+//! process), in the database on PostgreSQL, where every replica counts against the same
+//! window (`flows::count_request`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::error::ApiError;
 use crate::config::RateLimitConfig;
+use crate::flows::{self, Flows};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bucket {
@@ -25,6 +27,8 @@ pub struct RateLimiter {
     limits: crate::config::RateLimits,
     /// Sharded by IP so concurrent clients rarely contend on one lock.
     shards: Vec<Mutex<Windows>>,
+    /// Set: the windows live in the database, shared by every replica.
+    shared: Option<Arc<Flows>>,
 }
 
 /// Recent hit times per (bucket, client).
@@ -39,6 +43,17 @@ impl RateLimiter {
             window: Duration::from_secs(config.window_seconds.max(1)),
             limits: config.limits.clone(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shared: None,
+        }
+    }
+
+    /// Counting in the database when it can be shared by replicas (PostgreSQL), in memory
+    /// otherwise.
+    pub fn for_store(config: &RateLimitConfig, flows: Arc<Flows>) -> Self {
+        let shared = flows::shares_rate_limits(&flows).then_some(flows);
+        Self {
+            shared,
+            ..Self::new(config)
         }
     }
 
@@ -55,11 +70,22 @@ impl RateLimiter {
     }
 
     /// Counts a hit, or refuses it (a refused hit is not counted).
-    pub fn check(&self, bucket: Bucket, ip: IpAddr) -> Result<(), ApiError> {
+    pub async fn check(&self, bucket: Bucket, ip: IpAddr) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
         let limit = self.limit(bucket);
+        if let Some(flows) = &self.shared {
+            let key = format!("{}:{ip}", bucket.as_str());
+            return match flows::count_request(flows, &key, limit, self.window).await? {
+                None => Ok(()),
+                Some(wait) => Err(refusal(limit, wait)),
+            };
+        }
+        self.check_in_memory(bucket, ip, limit)
+    }
+
+    fn check_in_memory(&self, bucket: Bucket, ip: IpAddr, limit: u32) -> Result<(), ApiError> {
         let now = Instant::now();
         let shard = &self.shards[shard_of(ip)];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,13 +104,31 @@ impl RateLimiter {
                 Some(oldest) => self.window.saturating_sub(now - *oldest),
                 None => self.window,
             };
-            return Err(ApiError::RateLimited {
-                limit,
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            });
+            return Err(refusal(limit, wait));
         }
         hits.push_back(now);
         Ok(())
+    }
+}
+
+/// 429 with the wait rounded up to whole seconds.
+fn refusal(limit: u32, wait: Duration) -> ApiError {
+    ApiError::RateLimited {
+        limit,
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+impl Bucket {
+    fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Login => "login",
+            Bucket::Register => "register",
+            Bucket::Refresh => "refresh",
+            Bucket::Reauth => "reauth",
+            Bucket::VerifyEmail => "verify_email",
+            Bucket::PasswordReset => "password_reset",
+        }
     }
 }
 
@@ -100,8 +144,8 @@ fn shard_of(ip: IpAddr) -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn limits_per_bucket_and_ip_and_does_not_count_refusals() {
+    #[tokio::test]
+    async fn limits_per_bucket_and_ip_and_does_not_count_refusals() {
         let config = RateLimitConfig {
             limits: crate::config::RateLimits {
                 login: 2,
@@ -112,21 +156,21 @@ mod tests {
         let limiter = RateLimiter::new(&config);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(limiter.check(Bucket::Login, a).is_ok());
-        assert!(limiter.check(Bucket::Login, a).is_ok());
-        match limiter.check(Bucket::Login, a) {
+        assert!(limiter.check(Bucket::Login, a).await.is_ok());
+        assert!(limiter.check(Bucket::Login, a).await.is_ok());
+        match limiter.check(Bucket::Login, a).await {
             Err(ApiError::RateLimited {
                 limit: 2,
                 retry_after_secs,
             }) => assert!((59..=60).contains(&retry_after_secs)),
             other => panic!("expected 429, got {other:?}"),
         }
-        assert!(limiter.check(Bucket::Login, b).is_ok());
-        assert!(limiter.check(Bucket::Register, a).is_ok());
+        assert!(limiter.check(Bucket::Login, b).await.is_ok());
+        assert!(limiter.check(Bucket::Register, a).await.is_ok());
     }
 
-    #[test]
-    fn a_zero_limit_refuses_without_panicking() {
+    #[tokio::test]
+    async fn a_zero_limit_refuses_without_panicking() {
         let config = RateLimitConfig {
             limits: crate::config::RateLimits {
                 verify_email: 0,
@@ -137,7 +181,7 @@ mod tests {
         let limiter = RateLimiter::new(&config);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(matches!(
-            limiter.check(Bucket::VerifyEmail, a),
+            limiter.check(Bucket::VerifyEmail, a).await,
             Err(ApiError::RateLimited { limit: 0, .. })
         ));
     }

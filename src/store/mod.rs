@@ -13,6 +13,7 @@ mod hook_secrets;
 mod lockout;
 mod oauth;
 mod outbox;
+mod rate_limits;
 mod roles;
 mod sessions;
 mod tenant_hooks;

@@ -34,6 +34,8 @@ impl Store {
             ("DELETE FROM revocations WHERE expires_at < $1", now),
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
             ("DELETE FROM one_time_tokens WHERE expires_at < $1", now),
+            // Windows are at most a day long (`rate_limit.window_seconds`).
+            ("DELETE FROM rate_limit_hits WHERE at < $1 - 86400000", now),
             (
                 "DELETE FROM login_failures WHERE (locked_until IS NULL OR locked_until < $1) \
                  AND first_failure_at < $1 - 86400000",

@@ -10,18 +10,109 @@ use serde_json::json;
 use crate::helpers::{Backend, Options, TestApp, assert_unauthorized};
 
 async fn two_replicas() -> Option<(TestApp, TestApp)> {
+    two_replicas_with(&[]).await
+}
+
+/// Two replicas on one fresh database, both started with `env`.
+async fn two_replicas_with(env: &[(&str, &str)]) -> Option<(TestApp, TestApp)> {
     // None only under the explicit opt-out HOOKAUTH_TEST_POSTGRES=off, which records the skip.
     let backend = Backend::postgres()?;
-    let a = TestApp::spawn(backend.clone()).await;
+    let options = || env.iter().fold(Options::default(), |o, (k, v)| o.env(k, v));
+    let a = TestApp::spawn_with(backend.clone(), options()).await;
     let b = TestApp::spawn_with(
         backend,
         Options {
             database: Some(a.database()),
-            ..Options::default()
+            ..options()
         },
     )
     .await;
     Some((a, b))
+}
+
+/// Behind a load balancer every replica counts against the same window: four login attempts
+/// spread over two replicas use up a limit of four, whichever replica the fifth reaches. Other
+/// clients and buckets are not affected, and a refused request is not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_shared_by_replicas() {
+    let Some((a, b)) = two_replicas_with(&[
+        ("HOOKAUTH_RATE_LIMIT__ENABLED", "true"),
+        ("HOOKAUTH_RATE_LIMIT__LIMITS__LOGIN", "4"),
+        (
+            "HOOKAUTH_RATE_LIMIT__TRUSTED_PROXY_HEADER",
+            "X-Forwarded-For",
+        ),
+        ("HOOKAUTH_LOCKOUT__ENABLED", "false"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let attempt = |app: &TestApp, client: &'static str| {
+        let request = app
+            .http()
+            .post(app.url("/login"))
+            .header("X-Forwarded-For", client)
+            .json(&json!({"email": "limited@example.com", "password": "wrong password!"}));
+        async move { request.send().await.unwrap() }
+    };
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(
+            attempt(app, "203.0.113.9").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for app in [&a, &b] {
+        let refused = attempt(app, "203.0.113.9").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+    // Another client has its own window.
+    assert_eq!(
+        attempt(&b, "203.0.113.10").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The window slides: once the first hits are older than it, places free up (here replica
+    // a's clock moves on a minute).
+    a.shift_clock(61_000);
+    assert_eq!(
+        attempt(&a, "203.0.113.9").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The lockout counts failures per account in the database: failures on two replicas add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_counts_failures_from_every_replica() {
+    let Some((a, b)) = two_replicas_with(&[
+        ("HOOKAUTH_LOCKOUT__ENABLED", "true"),
+        ("HOOKAUTH_LOCKOUT__MAX_ATTEMPTS", "3"),
+    ])
+    .await
+    else {
+        return;
+    };
+    a.login("locked@example.com").await;
+    let wrong = json!({"email": "locked@example.com", "password": "wrong password!"});
+    for app in [&a, &b, &a] {
+        let (status, body) = app.post("/login", wrong.clone()).await;
+        assert_unauthorized(status, &body);
+    }
+    // Locked on both, even with the right password.
+    for app in [&a, &b] {
+        let (status, body) = app
+            .post(
+                "/login",
+                json!({"email": "locked@example.com", "password": crate::helpers::PASSWORD}),
+            )
+            .await;
+        assert_unauthorized(status, &body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,7 +38,7 @@ pub async fn register(
         }
     };
     let (email, password) = fields.complete((email, password))?;
-    app.limit(Bucket::Register, &client)?;
+    app.limit(Bucket::Register, &client).await?;
     let input = RegisterInput {
         email,
         password,
@@ -68,7 +68,7 @@ pub async fn login(
     let email = fields.string("email");
     let password = fields.password("password");
     let (email, password) = fields.complete((email, password))?;
-    app.limit(Bucket::Login, &client)?;
+    app.limit(Bucket::Login, &client).await?;
     let (pair, user) = flows::login(
         &app.flows,
         &tenant,
@@ -90,7 +90,7 @@ pub async fn refresh(
     let mut fields = body.fields(false);
     let token = fields.optional_string("refresh_token");
     fields.finish()?;
-    app.limit(Bucket::Refresh, &client)?;
+    app.limit(Bucket::Refresh, &client).await?;
     let pair = flows::refresh(&app.flows, &tenant, token.as_deref(), &client.context).await?;
     Ok(Json(pair).into_response())
 }

@@ -20,7 +20,7 @@ pub async fn request_verification(
     client: Client,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let session = app.session(&tenant, &client).await?;
-    app.limit(Bucket::VerifyEmail, &client)?;
+    app.limit(Bucket::VerifyEmail, &client).await?;
     flows::request_email_verification(&app.flows, &session, &client.context).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -37,7 +37,7 @@ pub async fn confirm_verification(
     let mut fields = body.fields(true);
     let token = fields.string("token");
     let token = fields.complete(token)?;
-    app.limit(Bucket::VerifyEmail, &client)?;
+    app.limit(Bucket::VerifyEmail, &client).await?;
     flows::confirm_email(&app.flows, &tenant, &token, &client.context).await?;
     Ok(Json(json!({ "detail": "Email verified." })))
 }
@@ -51,7 +51,7 @@ pub async fn request_reset(
     let mut fields = body.fields(true);
     let email = fields.email("email");
     let email = fields.complete(email)?;
-    app.limit(Bucket::PasswordReset, &client)?;
+    app.limit(Bucket::PasswordReset, &client).await?;
     flows::request_password_reset(&app.flows, &tenant, &email, &client.context).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -69,7 +69,7 @@ pub async fn confirm_reset(
     let token = fields.string("token");
     let password = fields.password("new_password");
     let (token, password) = fields.complete((token, password))?;
-    app.limit(Bucket::PasswordReset, &client)?;
+    app.limit(Bucket::PasswordReset, &client).await?;
     flows::confirm_password_reset(&app.flows, &tenant, &token, password, &client.context).await?;
     Ok(Json(json!({ "detail": "Password has been reset." })))
 }

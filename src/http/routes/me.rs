@@ -72,7 +72,7 @@ pub async fn delete_account(
     let mut fields = body.fields(false);
     let current = fields.optional_password("current_password");
     fields.finish()?;
-    app.limit(Bucket::Reauth, &client)?;
+    app.limit(Bucket::Reauth, &client).await?;
     flows::delete_account(&app.flows, &session, current).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -88,7 +88,7 @@ pub async fn change_password(
     let new = fields.password("new_password");
     let current = fields.optional_password("current_password");
     let new = fields.complete(new)?;
-    app.limit(Bucket::Reauth, &client)?;
+    app.limit(Bucket::Reauth, &client).await?;
     flows::change_password(&app.flows, &session, current, new, &client.context).await?;
     Ok(Json(json!({ "detail": "Password changed successfully." })))
 }

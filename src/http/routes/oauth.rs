@@ -78,7 +78,7 @@ pub async fn callback(
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let input = callback_input(body)?;
-    app.limit(Bucket::Login, &client)?;
+    app.limit(Bucket::Login, &client).await?;
     let (pair, user) = flows::oauth_callback(
         &app.flows,
         &tenant,
@@ -116,7 +116,7 @@ pub async fn link_callback(
     let session = app.session(&tenant, &client).await?;
     let input = callback_input(body)?;
     // Each attempt costs calls to the provider: bounded like a sign-in.
-    app.limit(Bucket::Login, &client)?;
+    app.limit(Bucket::Login, &client).await?;
     let account = flows::oauth_link_callback(
         &app.flows,
         &session,
