@@ -44,6 +44,8 @@ pub struct Config {
     /// Bearer token of the platform operator: manages tenants and any tenant's hooks. Unset:
     /// no operator access over HTTP.
     pub operator_token: Option<Secret>,
+    /// `text` (for people) or `json` (one object per line, for log collectors).
+    pub log_format: LogFormat,
     pub hooks: HooksConfig,
     pub tenant_hooks: TenantHooksConfig,
     pub database: DatabaseConfig,
@@ -70,6 +72,7 @@ impl Default for Config {
             database_url: DatabaseUrl::from("sqlite://hookauth.db"),
             secret_key: None,
             operator_token: None,
+            log_format: LogFormat::Text,
             hooks: HooksConfig::default(),
             tenant_hooks: TenantHooksConfig::default(),
             database: DatabaseConfig::default(),
@@ -86,6 +89,15 @@ impl Default for Config {
             tenants: BTreeMap::new(),
         }
     }
+}
+
+/// How the server writes its log (stderr).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[oauth]` (the default tenant) and `[tenants.NAME.oauth]`: which providers users may sign in

@@ -6,7 +6,7 @@ use clap::Parser;
 
 use hookauth::app::{Application, Launch, build_flows};
 use hookauth::cli::{Cli, Command, HooksCommand, ServerArgs, TenantCommand, UserCommand};
-use hookauth::config::{Config, Overrides};
+use hookauth::config::{Config, LogFormat, Overrides};
 use hookauth::domain::{DecisionPoint, Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
 use hookauth::hooks::{scaffold, tools};
@@ -45,15 +45,20 @@ fn one_line(error: &anyhow::Error) -> String {
     line
 }
 
+/// Logs to stderr, filtered by `HOOKAUTH_LOG`, as text or one JSON object per line.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKAUTH_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HOOKAUTH_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     // An author tool: needs no server configuration.
     if let Command::Hooks {
@@ -66,6 +71,7 @@ async fn run() -> anyhow::Result<()> {
             },
     } = &cli.command
     {
+        init_logging(LogFormat::Text);
         let name = scaffold::HookName::parse(name)?;
         let dir = dir.clone().unwrap_or_else(|| name.as_str().into());
         let project = scaffold::scaffold(&dir, &name, *lang, *kind)?;
@@ -83,6 +89,7 @@ async fn run() -> anyhow::Result<()> {
     }
     // Commands that manage a running server through its API: no local configuration.
     if is_remote(&cli.command) {
+        init_logging(LogFormat::Text);
         return run_remote(&cli.command).await;
     }
     let mut overrides = Overrides {
@@ -100,6 +107,7 @@ async fn run() -> anyhow::Result<()> {
         overrides.lenient_hooks = *lenient_hooks;
     }
     let config = Config::load(cli.config.as_deref(), std::env::vars(), overrides)?;
+    init_logging(config.log_format);
 
     match cli.command {
         Command::Serve { .. } => {

@@ -59,7 +59,12 @@ impl Process {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[hookauth {pid}] {line}");
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = address_tx.send(rest.split_whitespace().next().unwrap().to_owned());
+                    // Text or JSON log: the address ends where its characters do.
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']'))
+                        .collect();
+                    let _ = address_tx.send(addr);
                 }
                 if line.contains("hooks loaded: ready") {
                     let _ = ready_tx.send(());

@@ -107,6 +107,7 @@ async fn hooks_run_in_registration_order_and_both_see_the_event() {
         .unwrap();
     assert_eq!(audit.fields["hook"], "10-audit");
     assert_eq!(audit.fields["tenant"], "default");
+    assert_eq!(audit.fields["request_id"], event.context.request_id);
     assert!(
         audit.fields["fields"].contains("ada@example.com"),
         "{audit:?}"

@@ -145,6 +145,8 @@ async fn failures_are_logged_with_hook_event_reason_fuel_and_duration() {
     assert_eq!(f["hook"], "10-infinite-loop");
     assert_eq!(f["event"], "after_register");
     assert_eq!(f["event_id"], event.id);
+    assert_eq!(f["tenant"], "default");
+    assert_eq!(f["request_id"], event.context.request_id);
     assert_eq!(f["failure"], "out_of_fuel");
     assert!(f["reason"].contains("fuel"));
     assert_eq!(f["fuel_used"], "2000000");

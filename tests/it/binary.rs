@@ -318,3 +318,47 @@ fn hooks_check_and_run_show_an_author_what_the_server_would_do() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `log_format = "json"`: every line the server writes is one JSON object, and a hook's log
+/// line carries the hook, the tenant and the id of the request that caused its event.
+#[tokio::test]
+async fn json_logs_carry_the_request_id_into_hook_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(
+        hooks.join("10-audit.wasm"),
+        crate::shared::guest("audit-log"),
+    )
+    .unwrap();
+    let mut cmd = hookauth(dir.path());
+    cmd.env("HOOKAUTH_LOG_FORMAT", "json")
+        .arg("serve")
+        .args(["--bind", "127.0.0.1:0", "--hooks"])
+        .arg(&hooks);
+    let mut server = Process::spawn(cmd);
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/auth/register", server.addr))
+        .header("X-Request-Id", "req-json-logs-1")
+        .json(&json!({"email": "json@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let line = server
+        .wait_for_line(
+            &["audit: after_register", "req-json-logs-1"],
+            Duration::from_secs(60),
+        )
+        .await;
+    let record: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(record["fields"]["hook"], "10-audit", "{record}");
+    assert_eq!(record["fields"]["tenant"], "default");
+    assert_eq!(record["fields"]["event"], "after_register");
+    assert_eq!(record["fields"]["request_id"], "req-json-logs-1");
+    server.terminate(Duration::from_secs(10));
+    for line in server.log().lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+    }
+}

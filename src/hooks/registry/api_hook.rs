@@ -142,7 +142,7 @@ impl ApiHook {
             Ok(exports) => exports,
             Err(reason) => {
                 let failure = fail(FailureKind::Trap(reason), Usage::default());
-                log_failure(&failure);
+                log_failure(&failure, event);
                 return Err(failure);
             }
         };
@@ -151,6 +151,7 @@ impl ApiHook {
             tenant: self.tenant.to_string(),
             event_id: event.id.clone(),
             event: kind.as_str(),
+            request_id: event.context.request_id.clone(),
         };
         let wit = wit_event(event);
         let (outcome, usage) = run(
@@ -166,7 +167,7 @@ impl ApiHook {
             Ok(_) => Ok(usage),
             Err(k) => {
                 let failure = fail(k, usage);
-                log_failure(&failure);
+                log_failure(&failure, event);
                 Err(failure)
             }
         }

@@ -240,6 +240,7 @@ impl WasmHook {
             tenant: event.tenant.to_string(),
             event_id: event.id.clone(),
             event: kind.as_str(),
+            request_id: event.context.request_id.clone(),
         };
         let wit = wit_event(event);
         let (outcome, usage) = run(
@@ -260,7 +261,7 @@ impl WasmHook {
             }
             Err(failure) => {
                 let failure = fail(failure, usage);
-                log_failure(&failure);
+                log_failure(&failure, event);
                 Err(failure)
             }
         }
@@ -273,6 +274,7 @@ impl WasmHook {
             tenant: self.scope.label(),
             event_id: String::new(),
             event: "register",
+            request_id: String::new(),
         };
         register_exports(&self.runtime, &self.exports, &self.limits, Some(log)).await
     }
@@ -349,6 +351,7 @@ pub(crate) async fn ask_gate(
         tenant: ctx.tenant.to_string(),
         event_id: ctx.decision_id.clone(),
         event: question.point().as_str(),
+        request_id: ctx.request.request_id.clone(),
     };
     let (outcome, usage) = run(
         runtime,
@@ -394,16 +397,20 @@ pub(crate) struct Registered {
     pub secrets: BTreeSet<String>,
 }
 
-pub(crate) fn log_failure(f: &HookFailure) {
+/// One line per failed delivery attempt: hook, tenant, event, the request that caused it, and
+/// why.
+pub(crate) fn log_failure(f: &HookFailure, event: &Event) {
     let reason = f.kind.to_string();
     let duration_ms = f.usage.duration.as_secs_f64() * 1000.0;
+    let tenant = event.tenant.as_str();
+    let request_id = event.context.request_id.as_str();
     match f.kind {
         FailureKind::GuestError(_) => tracing::warn!(target: "hookauth::hooks",
-            hook = %f.hook, event = f.event.as_str(), event_id = %f.event_id,
+            hook = %f.hook, tenant, event = f.event.as_str(), event_id = %f.event_id, request_id,
             failure = f.kind.label(), %reason, fuel_used = f.usage.fuel_used, duration_ms,
             "hook failed"),
         _ => tracing::error!(target: "hookauth::hooks",
-            hook = %f.hook, event = f.event.as_str(), event_id = %f.event_id,
+            hook = %f.hook, tenant, event = f.event.as_str(), event_id = %f.event_id, request_id,
             failure = f.kind.label(), %reason, fuel_used = f.usage.fuel_used, duration_ms,
             "hook failed"),
     }

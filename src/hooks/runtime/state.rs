@@ -75,6 +75,9 @@ pub struct LogContext {
     pub tenant: String,
     pub event_id: String,
     pub event: &'static str,
+    /// The request that caused the event or decision (empty at load), so an operator can
+    /// follow one request from the access log to every hook it reached.
+    pub request_id: String,
 }
 
 /// The store's memory cap, as a typed error so that running into it is classified without
@@ -388,11 +391,12 @@ impl HookState {
         let tenant = ctx.map_or("", |c| c.tenant.as_str());
         let event_id = ctx.map_or("", |c| c.event_id.as_str());
         let event = ctx.map_or("", |c| c.event);
+        let request_id = ctx.map_or("", |c| c.request_id.as_str());
         // The guest's fields stay one structured field; `?` (Debug) quotes and escapes them.
         macro_rules! emit {
             ($lvl:expr) => {
                 tracing::event!(target: "hookauth::hook", $lvl, hook, tenant, event, event_id,
-                    fields = ?fields, "{message}")
+                    request_id, fields = ?fields, "{message}")
             };
         }
         match level {
