@@ -55,6 +55,22 @@ pub enum Command {
         #[command(subcommand)]
         command: HooksCommand,
     },
+    /// Tools for trying hookauth locally (never for production).
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevCommand {
+    /// A local mailbox for the example hooks' emails: `POST /send` takes them, `/` lists them
+    /// (with clickable verification links), `/messages` as JSON. Kept in memory.
+    Mailbox {
+        /// Address to listen on (the example hooks send to 127.0.0.1:9000).
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        bind: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

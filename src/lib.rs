@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dev;
 pub mod domain;
 pub mod events;
 pub mod flows;

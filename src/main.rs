@@ -5,7 +5,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use hookauth::app::{Application, Launch, build_flows};
-use hookauth::cli::{Cli, Command, HooksCommand, ServerArgs, TenantCommand, UserCommand};
+use hookauth::cli::{
+    Cli, Command, DevCommand, HooksCommand, ServerArgs, TenantCommand, UserCommand,
+};
 use hookauth::config::{Config, LogFormat, Overrides};
 use hookauth::domain::{DecisionPoint, Email, EventKind, Password, TenantId};
 use hookauth::flows::{self, Clock};
@@ -87,6 +89,19 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Command::Dev {
+        command: DevCommand::Mailbox { bind },
+    } = &cli.command
+    {
+        init_logging(LogFormat::Text);
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("dev mailbox listening on http://{addr} (emails: http://{addr}/)");
+        hookauth::dev::mailbox::serve(listener, shutdown_signal()).await?;
+        return Ok(());
+    }
     // Commands that manage a running server through its API: no local configuration.
     if is_remote(&cli.command) {
         init_logging(LogFormat::Text);
@@ -140,7 +155,9 @@ async fn run() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create tenant {tenant}"))?;
             println!("tenant {tenant} created: /t/{tenant}/api/v1/auth");
         }
-        Command::Tenant { .. } => unreachable!("remote commands are handled above"),
+        Command::Tenant { .. } | Command::Dev { .. } => {
+            unreachable!("remote commands and dev tools are handled above")
+        }
         Command::Hooks {
             command:
                 HooksCommand::Check {

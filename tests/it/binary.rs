@@ -362,3 +362,155 @@ async fn json_logs_carry_the_request_id_into_hook_lines() {
             .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
     }
 }
+
+/// `hookauth dev mailbox` receives what the example welcome hook sends, so a first run shows
+/// the welcome and verification emails (the verification link clickable, anything a hook sent
+/// shown as text), and keeps a retried delivery once.
+#[tokio::test]
+async fn the_dev_mailbox_shows_the_example_hooks_emails() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut mailbox = hookauth(dir.path())
+        .args(["dev", "mailbox", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(mailbox.stderr.take().unwrap()).lines();
+    let mailbox_addr = loop {
+        let line = lines
+            .next()
+            .expect("the mailbox prints its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+
+    let hooks = dir.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(
+        hooks.join("20-welcome.wasm"),
+        crate::shared::guest("welcome-email"),
+    )
+    .unwrap();
+    std::fs::write(
+        hooks.join("hooks.toml"),
+        format!(
+            "[hooks.20-welcome]\nallowed_hosts = [\"{mailbox_addr}\"]\n\
+             config = {{ url = \"http://{mailbox_addr}/send\", \
+             verify_url = \"http://localhost:3000/verify\" }}\n\
+             secrets = {{ api_key = \"MAILER_API_KEY\" }}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = hookauth(dir.path());
+    cmd.env("MAILER_API_KEY", "example-key")
+        .arg("serve")
+        .args(["--bind", "127.0.0.1:0", "--hooks"])
+        .arg(&hooks);
+    let mut server = Process::spawn(cmd);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/api/v1/auth", server.addr);
+    let email = "mailbox<b>@example.com";
+    let creds = json!({"email": "first.user@example.com", "password": PASSWORD});
+    let (status, _) = send(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/register"),
+        None,
+        Some(creds.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, login) = send(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/login"),
+        None,
+        Some(creds),
+    )
+    .await;
+    let token = login["access_token"].as_str().unwrap();
+    let (status, _) = send(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/verify-email/request"),
+        Some(token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let messages = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let messages: serde_json::Value = http
+                .get(format!("http://{mailbox_addr}/messages"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if messages.as_array().unwrap().len() >= 2 {
+                break messages;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{messages}\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let templates: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"]["template"].as_str().unwrap())
+        .collect();
+    assert_eq!(templates, ["verify-email", "welcome"], "newest first");
+    let link = messages[0]["body"]["link"].as_str().unwrap();
+    assert!(
+        link.starts_with("http://localhost:3000/verify?token="),
+        "{link}"
+    );
+    let page = http
+        .get(format!("http://{mailbox_addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("<a href=\"{link}\">")), "{page}");
+    assert!(page.contains("first.user@example.com"));
+
+    // A retry of the same delivery is kept once; markup a hook sent stays text.
+    for _ in 0..2 {
+        let answer = http
+            .post(format!("http://{mailbox_addr}/send"))
+            .header("Idempotency-Key", "event-1")
+            .json(&json!({"to": email, "subject": "<script>x</script>", "link": "javascript:x"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+    let page = http
+        .get(format!("http://{mailbox_addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches("&lt;script&gt;").count(), 1, "{page}");
+    assert!(!page.contains("<script>") && !page.contains("href=\"javascript"));
+    assert!(page.contains("mailbox&lt;b&gt;@example.com"));
+
+    server.terminate(Duration::from_secs(10));
+    let _ = mailbox.kill();
+    let _ = mailbox.wait();
+}
