@@ -14,14 +14,15 @@
 mod measure;
 #[path = "../tests/common/oauth_provider.rs"]
 mod oauth_provider;
+#[path = "common/server.rs"]
+mod server;
 
 use std::time::{Duration, Instant};
 
-use hookauth::app::{Application, Launch};
-use hookauth::config::{Config, Overrides};
 use measure::percentile;
 use oauth_provider::{OidcProvider, ProviderUser};
 use serde_json::{Value, json};
+use server::BenchServer;
 
 const REDIRECT: &str = "https://app.example.com/oauth/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -47,54 +48,25 @@ async fn run(quick: bool) {
     let dir = tempfile::tempdir().unwrap();
     let hooks = dir.path().join("hooks");
     std::fs::create_dir_all(&hooks).unwrap();
-    let vars: Vec<(String, String)> = [
-        (
-            "HOOKAUTH_SECRET_KEY",
-            "bench-secret-key-0123456789abcdef0123456789",
-        ),
-        ("HOOKAUTH_RATE_LIMIT__ENABLED", "false"),
-        (
-            "HOOKAUTH_OAUTH__REDIRECT_URIS",
-            &format!("[\"{REDIRECT}\"]"),
-        ),
-        ("HOOKAUTH_OAUTH__PROVIDERS__ACME__KIND", "oidc"),
-        ("HOOKAUTH_OAUTH__PROVIDERS__ACME__CLIENT_ID", "bench-client"),
-        (
-            "HOOKAUTH_OAUTH__PROVIDERS__ACME__CLIENT_SECRET",
-            "bench-secret",
-        ),
-        (
-            "HOOKAUTH_OAUTH__PROVIDERS__ACME__ISSUER",
-            &provider.issuer(),
-        ),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let config = Config::load(
-        None,
-        vars,
-        Overrides {
-            bind: Some("127.0.0.1:0".into()),
-            database_url: Some(format!("sqlite://{}", dir.path().join("db").display())),
-            hooks_dir: Some(hooks),
-            lenient_hooks: false,
-        },
+    let redirects = format!("[\"{REDIRECT}\"]");
+    let issuer = provider.issuer();
+    let server = BenchServer::start(
+        &format!("sqlite://{}", dir.path().join("db").display()),
+        &hooks,
+        &[
+            ("HOOKAUTH_RATE_LIMIT__ENABLED", "false"),
+            ("HOOKAUTH_OAUTH__REDIRECT_URIS", &redirects),
+            ("HOOKAUTH_OAUTH__PROVIDERS__ACME__KIND", "oidc"),
+            ("HOOKAUTH_OAUTH__PROVIDERS__ACME__CLIENT_ID", "bench-client"),
+            (
+                "HOOKAUTH_OAUTH__PROVIDERS__ACME__CLIENT_SECRET",
+                "bench-secret",
+            ),
+            ("HOOKAUTH_OAUTH__PROVIDERS__ACME__ISSUER", &issuer),
+        ],
     )
-    .unwrap();
-    let mut app = Application::build(&config, Launch::default())
-        .await
-        .unwrap();
-    app.ready().await.unwrap();
-    let base = format!("http://{}/api/v1/auth", app.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    .await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         let request = http.post(format!("{base}{path}")).json(&body);
@@ -161,8 +133,7 @@ async fn run(quick: bool) {
         "oauth bench: returning OAuth callback / password login = {:.2}",
         returning.as_secs_f64() / password.as_secs_f64()
     );
-    let _ = stop.send(());
-    server.await.unwrap();
+    server.stop().await;
 }
 
 fn main() {

@@ -11,67 +11,32 @@
 #[path = "common/measure.rs"]
 #[allow(dead_code, reason = "the bench uses only percentiles")]
 mod measure;
+#[path = "common/server.rs"]
+mod server;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookauth::app::{Application, Launch};
-use hookauth::config::{Config, Overrides};
 use measure::percentile;
 use serde_json::{Value, json};
+use server::BenchServer;
 
-struct Server {
-    base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start(database_url: &str, limits_on: bool) -> Server {
-    let hooks = tempfile::tempdir().unwrap();
-    let vars: Vec<(String, String)> = [
-        (
-            "HOOKAUTH_SECRET_KEY",
-            "bench-secret-key-0123456789abcdef0123456789",
-        ),
-        (
-            "HOOKAUTH_RATE_LIMIT__ENABLED",
-            if limits_on { "true" } else { "false" },
-        ),
-        ("HOOKAUTH_RATE_LIMIT__LIMITS__REFRESH", "1000"),
-        (
-            "HOOKAUTH_RATE_LIMIT__TRUSTED_PROXY_HEADER",
-            "X-Forwarded-For",
-        ),
-        ("HOOKAUTH_LOG", "warn"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let config = Config::load(
-        None,
-        vars,
-        Overrides {
-            bind: Some("127.0.0.1:0".into()),
-            database_url: Some(database_url.into()),
-            hooks_dir: Some(hooks.path().to_path_buf()),
-            lenient_hooks: false,
-        },
+async fn start(database_url: &str, hooks: &Path, limits_on: bool) -> BenchServer {
+    let enabled = if limits_on { "true" } else { "false" };
+    BenchServer::start(
+        database_url,
+        hooks,
+        &[
+            ("HOOKAUTH_RATE_LIMIT__ENABLED", enabled),
+            ("HOOKAUTH_RATE_LIMIT__LIMITS__REFRESH", "1000"),
+            (
+                "HOOKAUTH_RATE_LIMIT__TRUSTED_PROXY_HEADER",
+                "X-Forwarded-For",
+            ),
+            ("HOOKAUTH_LOG", "warn"),
+        ],
     )
-    .unwrap();
-    let mut app = Application::build(&config, Launch::default())
-        .await
-        .unwrap();
-    app.ready().await.unwrap();
-    let base = format!("http://{}/api/v1/auth", app.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _hooks = hooks;
-        app.run_until(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server { base, stop, task }
+    .await
 }
 
 async fn fresh_database(server_url: &str) -> String {
@@ -114,8 +79,9 @@ async fn refreshes(
 
 async fn run(server_url: &str, quick: bool) {
     let database = fresh_database(server_url).await;
-    let on = start(&database, true).await;
-    let off = start(&database, false).await;
+    let hooks = tempfile::tempdir().unwrap();
+    let on = start(&database, hooks.path(), true).await;
+    let off = start(&database, hooks.path(), false).await;
     let http = reqwest::Client::new();
     let creds = json!({"email": "bench@example.com", "password": "correct horse battery staple"});
     http.post(format!("{}/register", off.base))
@@ -154,10 +120,8 @@ async fn run(server_url: &str, quick: bool) {
         "rate_limits bench: p50 shared / off = {:.2}",
         percentile(&counted, 0.5).as_secs_f64() / percentile(&uncounted, 0.5).as_secs_f64()
     );
-    for server in [on, off] {
-        let _ = server.stop.send(());
-        server.task.await.unwrap();
-    }
+    on.stop().await;
+    off.stop().await;
 }
 
 fn main() {

@@ -82,8 +82,18 @@ async fn oidc_app(backend: Backend) -> (TestApp, OidcProvider) {
     (app, provider)
 }
 
-/// `GET /oauth/{provider}/authorize` (or `/link/authorize` with a token): (url, binding).
-async fn authorize(url: &str, http: &reqwest::Client, token: Option<&str>) -> (StatusCode, Value) {
+/// `GET /oauth/{provider}/authorize` (or `/link/authorize` with a token) with the allowed
+/// redirect URI: `{authorization_url, binding}`, or the refusal.
+async fn authorize(
+    start_url: &str,
+    http: &reqwest::Client,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    get_json(&format!("{start_url}?redirect_uri={REDIRECT}"), http, token).await
+}
+
+/// A GET with an optional bearer token: the status and the JSON body (null if none).
+async fn get_json(url: &str, http: &reqwest::Client, token: Option<&str>) -> (StatusCode, Value) {
     let mut request = http.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -96,15 +106,7 @@ async fn authorize(url: &str, http: &reqwest::Client, token: Option<&str>) -> (S
 /// The browser part of a sign-in: authorize at hookauth, sign in at the provider as `user`.
 /// Returns the callback body (code, state, binding).
 async fn start_sign_in(app: &TestApp, provider: &OidcProvider, user: &ProviderUser) -> Value {
-    let (status, started) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            app.url("/oauth/acme/authorize")
-        ),
-        app.http(),
-        None,
-    )
-    .await;
+    let (status, started) = authorize(&app.url("/oauth/acme/authorize"), app.http(), None).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     let url = started["authorization_url"].as_str().unwrap();
     let (code, state) = provider.authorize(url, user).await;
@@ -130,10 +132,7 @@ async fn link(
     who: &ProviderUser,
 ) -> (StatusCode, Value) {
     let (status, started) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            app.url(&format!("/oauth/{name}/link/authorize"))
-        ),
+        &app.url(&format!("/oauth/{name}/link/authorize")),
         app.http(),
         Some(token),
     )
@@ -197,15 +196,7 @@ async fn a_new_user_signs_up_then_returns_as_the_same_user(backend: Backend) {
 
     // The authorization URL carries PKCE S256 and the OIDC nonce; the binding stays with the
     // client (it is not in the URL).
-    let (status, started) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            app.url("/oauth/acme/authorize")
-        ),
-        app.http(),
-        None,
-    )
-    .await;
+    let (status, started) = authorize(&app.url("/oauth/acme/authorize"), app.http(), None).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     let url = started["authorization_url"].as_str().unwrap();
     assert!(url.starts_with(&provider.url("/authorize")), "{url}");
@@ -397,15 +388,8 @@ async fn the_github_kind_takes_the_verified_primary_address(backend: Backend) {
         let app = &app;
         let provider = &provider;
         async move {
-            let (status, started) = authorize(
-                &format!(
-                    "{}?redirect_uri={REDIRECT}",
-                    app.url("/oauth/github/authorize")
-                ),
-                app.http(),
-                None,
-            )
-            .await;
+            let (status, started) =
+                authorize(&app.url("/oauth/github/authorize"), app.http(), None).await;
             assert_eq!(status, StatusCode::OK, "{started}");
             let url = started["authorization_url"].as_str().unwrap();
             assert!(!query_of(url).contains_key("response_type"), "{url}");
@@ -519,10 +503,7 @@ async fn a_state_is_signed_single_use_short_lived_and_bound_to_its_client(backen
         .unwrap()
         .to_owned();
     let (status, started) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            app.url("/oauth/acme/link/authorize")
-        ),
+        &app.url("/oauth/acme/link/authorize"),
         app.http(),
         Some(&access),
     )
@@ -572,7 +553,7 @@ async fn redirect_uris_are_matched_exactly_and_unknown_providers_are_404(backend
             url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
         );
         let http = app.http().clone();
-        async move { authorize(&url, &http, None).await }
+        async move { get_json(&url, &http, None).await }
     };
     for allowed in [REDIRECT, "com.example.app:/oauth"] {
         let (status, body) = try_uri(allowed).await;
@@ -594,19 +575,11 @@ async fn redirect_uris_are_matched_exactly_and_unknown_providers_are_404(backend
             json!({"detail": "Invalid redirect URI", "code": "invalid_redirect_uri"})
         );
     }
-    let (status, body) = authorize(&app.url("/oauth/acme/authorize"), app.http(), None).await;
+    let (status, body) = get_json(&app.url("/oauth/acme/authorize"), app.http(), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["detail"][0]["loc"], json!(["query", "redirect_uri"]));
 
-    let (status, body) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            app.url("/oauth/nope/authorize")
-        ),
-        app.http(),
-        None,
-    )
-    .await;
+    let (status, body) = authorize(&app.url("/oauth/nope/authorize"), app.http(), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body,
@@ -690,10 +663,7 @@ async fn signed_in_users_link_and_unlink_providers_but_keep_a_way_in(backend: Ba
     let (app, provider) = oidc_app(backend).await;
     let gina = app.login("gina@example.com").await;
     let gina_token = gina["access_token"].as_str().unwrap().to_owned();
-    let link_url = format!(
-        "{}?redirect_uri={REDIRECT}",
-        app.url("/oauth/acme/link/authorize")
-    );
+    let link_url = app.url("/oauth/acme/link/authorize");
 
     // Linking needs a session.
     let (status, body) = authorize(&link_url, app.http(), None).await;
@@ -870,15 +840,7 @@ async fn tenants_have_their_own_providers_and_accounts(backend: Backend) {
         (StatusCode::OK, json!({"providers": ["acme"]}))
     );
 
-    let (status, started) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            tenant.url("/oauth/acme/authorize")
-        ),
-        app.http(),
-        None,
-    )
-    .await;
+    let (status, started) = authorize(&tenant.url("/oauth/acme/authorize"), app.http(), None).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     let ivy = ProviderUser::new("ivy-sub", "ivy@example.com", true);
     let (code, state) = provider
@@ -993,15 +955,8 @@ async fn a_tenant_admin_manages_providers_through_the_api(backend: Backend) {
         let provider = &provider;
         async move {
             let tenant = app.tenant("acme");
-            let (status, started) = authorize(
-                &format!(
-                    "{}?redirect_uri={REDIRECT}",
-                    tenant.url("/oauth/idp/authorize")
-                ),
-                app.http(),
-                None,
-            )
-            .await;
+            let (status, started) =
+                authorize(&tenant.url("/oauth/idp/authorize"), app.http(), None).await;
             if status != StatusCode::OK {
                 return (status, started);
             }
@@ -1106,15 +1061,7 @@ async fn a_tenant_admin_manages_providers_through_the_api(backend: Backend) {
         .unwrap();
     directory.invalidate(&acme);
     let seen = provider.requests().len();
-    let (status, body) = authorize(
-        &format!(
-            "{}?redirect_uri={REDIRECT}",
-            tenant.url("/oauth/sneaky/authorize")
-        ),
-        app.http(),
-        None,
-    )
-    .await;
+    let (status, body) = authorize(&tenant.url("/oauth/sneaky/authorize"), app.http(), None).await;
     assert_failed(status, &body);
     assert_eq!(
         provider.requests().len(),
