@@ -109,6 +109,11 @@ pub struct OauthConfig {
     pub redirect_uris: Vec<String>,
     /// A first sign-in whose provider-verified email belongs to an account links to it.
     pub auto_link_by_email: bool,
+    /// A first sign-in with an address the provider did not verify creates an (unverified)
+    /// account, as fastapi-fullauth does. `false` refuses it: the address's owner could
+    /// otherwise take the account over later with a password reset while the provider account
+    /// stays linked.
+    pub unverified_email_signup: bool,
     /// How long a started sign-in (its signed state) stays usable.
     pub state_minutes: u64,
     /// Longest one call to a provider may take, connecting included.
@@ -126,6 +131,7 @@ impl Default for OauthConfig {
         Self {
             redirect_uris: Vec::new(),
             auto_link_by_email: true,
+            unverified_email_signup: true,
             state_minutes: 5,
             timeout_ms: 10_000,
             providers: BTreeMap::new(),

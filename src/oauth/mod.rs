@@ -500,6 +500,7 @@ impl presets::RawInfo {
 pub struct TenantProviders {
     providers: BTreeMap<String, Arc<Provider>>,
     pub auto_link_by_email: bool,
+    pub unverified_email_signup: bool,
     pub state_ttl_secs: i64,
 }
 
@@ -670,6 +671,7 @@ impl OauthDirectory {
         let merged = Arc::new(TenantProviders {
             providers,
             auto_link_by_email: settings.auto_link_by_email,
+            unverified_email_signup: settings.unverified_email_signup,
             state_ttl_secs: (settings.state_minutes as i64).saturating_mul(60),
         });
         api.insert(

@@ -28,6 +28,7 @@ on_both_backends!(
     a_tenant_admin_manages_providers_through_the_api,
     two_callbacks_with_one_state_sign_in_once,
     two_unlinks_at_once_leave_a_way_in,
+    unverified_addresses_sign_up_only_where_allowed,
 );
 
 const CLIENT_ID: &str = "hookauth-test-client";
@@ -1123,4 +1124,38 @@ async fn two_unlinks_at_once_leave_a_way_in(backend: Backend) {
         let (status, body) = link(&app, &provider, gone, &token, &who).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+async fn unverified_addresses_sign_up_only_where_allowed(backend: Backend) {
+    let provider = OidcProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let mut env = oidc_env("HOOKAUTH_OAUTH", "acme", &provider);
+    env.push((
+        "HOOKAUTH_OAUTH__UNVERIFIED_EMAIL_SIGNUP".into(),
+        "false".into(),
+    ));
+    let app = app_with(backend, env).await;
+    let (status, body) = sign_in(
+        &app,
+        &provider,
+        &ProviderUser::new("mo-sub", "mo@example.com", false),
+    )
+    .await;
+    assert_failed(status, &body);
+    assert_eq!(user_count(&app).await, 0);
+    let (status, body) = sign_in(
+        &app,
+        &provider,
+        &ProviderUser::new("mo-sub", "mo@example.com", true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["is_verified"], true);
+    // Once the account exists, the provider signs it in whatever it says of the address now.
+    let (status, body) = sign_in(
+        &app,
+        &provider,
+        &ProviderUser::new("mo-sub", "mo@example.com", false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -9,6 +9,7 @@ use crate::domain::{
     Email, EventPayload, FamilyId, GateQuestion, Grant, OauthAccount, OauthUserInfo, Profile,
     RequestContext, TenantId, User, UserId,
 };
+use crate::oauth::TenantProviders;
 use crate::store::{Announce, NewUser, OauthSignIn, StoreError};
 
 /// What authorize answers: where to send the browser, and the binding the client keeps (in
@@ -62,12 +63,11 @@ pub async fn oauth_callback(
     flows.gates_ready()?;
     let state = flows.open_state(tenant, &provider, &input, Purpose::OauthState)?;
     let info = flows.redeem(tenant, &provider, &state, &input.code).await?;
-    let auto_link = all.auto_link_by_email;
     // A concurrent sign-in (or registration) may take the email or the link between the look
     // and the write; the second look sees it.
-    match sign_in_once(flows, tenant, &info, auto_link, ctx).await {
+    match sign_in_once(flows, tenant, &info, &all, ctx).await {
         Err(FlowError::Store(StoreError::Conflict)) => {
-            match sign_in_once(flows, tenant, &info, auto_link, ctx).await {
+            match sign_in_once(flows, tenant, &info, &all, ctx).await {
                 Err(FlowError::Store(StoreError::Conflict)) => Err(flows.oauth_failed(
                     tenant,
                     &info.provider,
@@ -84,7 +84,7 @@ async fn sign_in_once(
     flows: &Flows,
     tenant: &TenantId,
     info: &OauthUserInfo,
-    auto_link_by_email: bool,
+    settings: &TenantProviders,
     ctx: &RequestContext,
 ) -> Result<(TokenPair, User), FlowError> {
     let fail = |reason: &str| flows.oauth_failed(tenant, &info.provider, reason);
@@ -107,7 +107,7 @@ async fn sign_in_once(
                 None => None,
             };
             match (owner, email) {
-                (Some(_), _) if !auto_link_by_email => {
+                (Some(_), _) if !settings.auto_link_by_email => {
                     return Err(fail(
                         "the email belongs to an account and auto_link_by_email is off; sign \
                          in with the password and link the provider",
@@ -130,6 +130,12 @@ async fn sign_in_once(
                     (OauthSignIn::Link(user.clone()), user)
                 }
                 (None, None) => return Err(fail("the provider gave no usable email address")),
+                (None, Some(_)) if !info.email_verified && !settings.unverified_email_signup => {
+                    return Err(fail(
+                        "the provider did not verify the address and unverified_email_signup \
+                         is off",
+                    ));
+                }
                 (None, Some(email)) => {
                     let verdict = flows
                         .ask_gates(
