@@ -1,7 +1,7 @@
 use super::{FlowError, Flows, TokenPair};
 use crate::crypto::Verification;
 use crate::domain::{
-    Email, EventPayload, FamilyId, GateQuestion, Grant, Password, RequestContext, TenantId, User,
+    Email, EventPayload, FamilyId, Grant, Password, RequestContext, TenantId, User,
 };
 use crate::store::Announce;
 
@@ -67,19 +67,7 @@ pub async fn login(
     }
     // Gates decide only about a proven, active account; a deny ends the attempt like a
     // success would (the reservation is released) but starts no session.
-    let gated = async {
-        flows
-            .ask_gates(
-                tenant,
-                GateQuestion::BeforeLogin {
-                    user: user.snapshot(),
-                },
-                ctx,
-            )
-            .await?;
-        flows.claims_for(&user, Grant::Login, ctx).await
-    };
-    let claims = match gated.await {
+    let claims = match flows.admit(&user, Grant::Login, ctx).await {
         Ok(claims) => claims,
         Err(e) => {
             flows.clear_attempts(tenant, &key).await?;

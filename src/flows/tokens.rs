@@ -64,6 +64,25 @@ impl Flows {
         (token, session)
     }
 
+    /// What a sign-in of an existing account asks its gates: may `user` sign in (before-login),
+    /// then the claims of the token it gets. Password and OAuth sign-ins alike.
+    pub(super) async fn admit(
+        &self,
+        user: &User,
+        grant: Grant,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, FlowError> {
+        self.ask_gates(
+            &user.tenant,
+            GateQuestion::BeforeLogin {
+                user: user.snapshot(),
+            },
+            ctx,
+        )
+        .await?;
+        self.claims_for(user, grant, ctx).await
+    }
+
     /// The custom claims token-claims gates give `user` (none without such gates).
     pub(super) async fn claims_for(
         &self,

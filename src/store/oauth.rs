@@ -118,7 +118,7 @@ impl Store {
         tenant: &TenantId,
         who: OauthSignIn,
         account: &OauthAccount,
-        session: impl FnOnce(&User) -> NewSession,
+        session: &NewSession,
         announce: impl FnOnce(&User) -> Vec<Announce<'a>>,
         now: UnixMillis,
     ) -> StoreResult<User> {
@@ -150,7 +150,7 @@ impl Store {
                 return Err(StoreError::Conflict);
             }
         }
-        insert_refresh(&mut tx, tenant, &session(&user), now).await?;
+        insert_refresh(&mut tx, tenant, session, now).await?;
         let events = announce(&user);
         self.commit_announcing(tx, events, now).await?;
         Ok(user)

@@ -104,6 +104,21 @@ async fn decisions(app: &TestApp, n: usize) -> Vec<GateDecisionRecord> {
     panic!("fewer than {n} gate decisions were stored");
 }
 
+/// The first stored decision that `matches` (waiting for the audit writer's batches).
+async fn decision_where(
+    app: &TestApp,
+    what: &str,
+    matches: impl Fn(&GateDecisionRecord) -> bool,
+) -> GateDecisionRecord {
+    for _ in 0..200 {
+        if let Some(found) = decisions(app, 0).await.into_iter().find(|d| matches(d)) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what} was never audited");
+}
+
 async fn a_deny_stops_the_sign_up_and_creates_nothing(backend: Backend) {
     let dir = hooks_dir("", None);
     let app = spawn(backend, dir.path()).await;
@@ -338,11 +353,11 @@ async fn token_claims_reach_the_access_token_and_reserved_ones_never_do(backend:
             .await;
         assert_denied(status, &body, Some("hook_failed"));
     }
-    let audit = decisions(&app, 1).await;
-    let reserved = audit
-        .iter()
-        .find(|d| d.failure.as_deref().is_some_and(|f| f.contains("reserved")))
-        .expect("the reserved claim is audited");
+    // Audit records are written in batches: wait for this one, not just for any.
+    let reserved = decision_where(&app, "the reserved claim", |d| {
+        d.failure.as_deref().is_some_and(|f| f.contains("reserved"))
+    })
+    .await;
     assert_eq!(reserved.point, "token_claims");
 }
 

@@ -178,18 +178,13 @@ async fn sign_in_once(
     if !user.is_active {
         return Err(fail("the account is deactivated"));
     }
-    if !is_new_user {
-        flows
-            .ask_gates(
-                tenant,
-                GateQuestion::BeforeLogin {
-                    user: user.snapshot(),
-                },
-                ctx,
-            )
-            .await?;
-    }
-    let claims = flows.claims_for(&user, Grant::Oauth, ctx).await?;
+    // A new account was asked before-register above; an existing one is admitted like a
+    // password sign-in.
+    let claims = if is_new_user {
+        flows.claims_for(&user, Grant::Oauth, ctx).await?
+    } else {
+        flows.admit(&user, Grant::Oauth, ctx).await?
+    };
 
     let family = FamilyId::new();
     let auth_time = now / 1000;
@@ -201,7 +196,7 @@ async fn sign_in_once(
             tenant,
             who,
             &OauthAccount::of(info),
-            |_| session,
+            &session,
             |user| {
                 let mut events = vec![Announce::about(
                     user,

@@ -76,9 +76,15 @@ pub async fn login(
         &client.context,
     )
     .await?;
+    Ok(Json(login_response(pair, &user)))
+}
+
+/// What a sign-in answers, password or OAuth (the model's `LoginResponse`): the token pair and
+/// the user.
+pub(super) fn login_response(pair: flows::TokenPair, user: &crate::domain::User) -> Value {
     let mut body = serde_json::to_value(pair).expect("token pair serialises");
     body["user"] = serde_json::to_value(user.snapshot()).expect("user serialises");
-    Ok(Json(body))
+    body
 }
 
 pub async fn refresh(

@@ -87,9 +87,7 @@ pub async fn callback(
         &client.context,
     )
     .await?;
-    let mut body = serde_json::to_value(pair).expect("token pair serialises");
-    body["user"] = serde_json::to_value(user.snapshot()).expect("user serialises");
-    Ok(Json(body))
+    Ok(Json(super::account::login_response(pair, &user)))
 }
 
 pub async fn link_authorize(
