@@ -166,6 +166,8 @@ fn flow_settings(config: &Config) -> FlowSettings {
 pub struct Application {
     /// Taken by `run_until`.
     listener: Option<TcpListener>,
+    /// `[metrics] bind`, taken by `run_until`.
+    metrics_listener: Option<TcpListener>,
     addr: SocketAddr,
     state: AppState,
     max_body_bytes: usize,
@@ -211,6 +213,7 @@ async fn load_hooks(
     store: Store,
     sealer: Arc<SecretBox>,
     env: Option<HashMap<String, String>>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Arc<HookRegistry>, AppError> {
     let dir = match &config.hooks.dir {
         Some(dir) if !dir.is_dir() => {
@@ -286,6 +289,7 @@ async fn load_hooks(
         compile_concurrency: th.compile_concurrency,
         cache_dir,
         cache_key,
+        metrics: Some(metrics),
     };
     let registry = HookRegistry::load(settings, store.clone(), sealer)
         .await
@@ -337,11 +341,12 @@ impl Application {
             let store = flows.store.clone();
             let sealer = Arc::clone(&sealer);
             let hold = launch.hold_hooks;
+            let metrics = Arc::clone(&flows.metrics);
             tokio::spawn(async move {
                 if let Some(hold) = hold {
                     let _ = hold.await;
                 }
-                load_hooks(&config, store, sealer, launch.hook_env).await
+                load_hooks(&config, store, sealer, launch.hook_env, metrics).await
             })
         };
         let max_component_bytes = (config.tenant_hooks.max_component_mib as usize) << 20;
@@ -350,12 +355,25 @@ impl Application {
             count: config.rate_limit.trusted_proxy_count,
         };
         let limiter = RateLimiter::for_store(&config.rate_limit, flows.clone());
-        let state = AppState::new(flows, limiter, proxy, readiness, max_component_bytes);
+        let state = AppState::new(flows, limiter, proxy, readiness, max_component_bytes)
+            .with_operator_token(config.operator_token.clone());
+        let metrics_listener = match &config.metrics.bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .await
+                    .map_err(|source| AppError::Bind {
+                        addr: bind.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         let dispatcher = launch
             .deliver_events
             .then(|| dispatcher_settings(&config.delivery));
         Ok(Self {
             listener: Some(listener),
+            metrics_listener,
             addr,
             state,
             max_body_bytes: config.security.max_body_bytes,
@@ -372,6 +390,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the metrics-only listener (`[metrics] bind`) is, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn flows(&self) -> Arc<Flows> {
@@ -423,6 +448,23 @@ impl Application {
         let flows = Arc::clone(&self.state.flows);
         let app = http::router(self.state.clone(), self.max_body_bytes);
         let gate_audit = flows.spawn_gate_audit(stop_rx.clone());
+        let metrics_server = self.metrics_listener.take().map(|listener| {
+            let router = http::metrics_router(self.state.clone());
+            let mut stop = stop_rx.clone();
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                "metrics on /metrics");
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         tracing::info!(%addr, "hookauth listening on http://{addr}");
         let listener = self.listener.take().expect("run_until runs once");
         let server = tokio::spawn(http::serve(listener, app, self.serve.clone(), async move {
@@ -444,12 +486,14 @@ impl Application {
                         tracing::error!(error = %e, "hooks could not be loaded: stopping");
                         let _ = failed_tx.send(());
                         let _ = server.await;
+                        let _ = stop_tx.send(true);
                         store.close().await;
                         return Err(e);
                     }
                     None => {
                         // Stopped before hooks finished loading.
                         loading.abort();
+                        let _ = stop_tx.send(true);
                         store.close().await;
                         return Ok(());
                     }
@@ -472,6 +516,7 @@ impl Application {
                 registry,
                 settings,
                 self.state.flows.clock.clone(),
+                Arc::clone(&self.state.flows.metrics),
             )
             .spawn(stop_rx.clone())
         });
@@ -482,6 +527,9 @@ impl Application {
             let _ = handle.await;
         }
         let _ = hook_sync.await;
+        if let Some(metrics) = metrics_server {
+            let _ = metrics.await;
+        }
         if let Some(audit) = gate_audit {
             let _ = audit.await;
         }

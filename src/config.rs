@@ -57,6 +57,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub delivery: DeliveryConfig,
     pub server: ServerConfig,
+    /// `/metrics` (`[metrics]`).
+    pub metrics: MetricsConfig,
     /// Custom profile fields: name = "string" | "integer" | "number" | "boolean".
     pub profile_fields: BTreeMap<String, FieldType>,
     /// Sign-in with OAuth2 / OpenID Connect providers, for the default tenant.
@@ -84,6 +86,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             delivery: DeliveryConfig::default(),
             server: ServerConfig::default(),
+            metrics: MetricsConfig::default(),
             profile_fields: BTreeMap::new(),
             oauth: OauthConfig::default(),
             tenants: BTreeMap::new(),
@@ -646,6 +649,16 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// `[metrics]`: where Prometheus scrapes. `/metrics` on the main address always answers the
+/// operator token (`Authorization: Bearer`); `bind` adds a second listener that serves only
+/// `/metrics`, without a token, for a scraper on a private network.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` of the metrics-only listener; unset: none.
+    pub bind: Option<String>,
+}
+
 /// The connection layer (`[server]`): what one client may hold and for how long.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -716,6 +729,12 @@ impl Secret {
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `given` is this secret, compared in constant time (a bearer token, say).
+    pub fn matches(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
 
@@ -805,6 +824,11 @@ impl Config {
                 .iter()
                 .any(|p| self.database_url.expose().starts_with(p)),
             "must start with sqlite: or postgres://",
+        );
+        c.rule(
+            "metrics.bind",
+            self.metrics.bind.as_deref().is_none_or(valid_bind),
+            "must be HOST:PORT, e.g. 127.0.0.1:9464",
         );
         c.rule(
             "operator_token",

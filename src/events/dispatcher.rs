@@ -20,6 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::HandlerSource;
 use crate::domain::{TenantId, UnixMillis};
 use crate::flows::Clock;
+use crate::metrics::{Delivery, Metrics};
 use crate::store::{
     AttemptResult, BreakerPolicy, CircuitChange, CircuitChangeKind, ClaimedDelivery, Dialect,
     Outcome, Store, StoreResult,
@@ -90,6 +91,7 @@ pub struct Dispatcher {
     settings: DispatcherSettings,
     clock: Clock,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 /// What holds a lane, for the per-tenant and per-hook caps.
@@ -139,6 +141,7 @@ impl Dispatcher {
         registry: Arc<dyn HandlerSource>,
         settings: DispatcherSettings,
         clock: Clock,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let wake = store.events_committed();
         Self {
@@ -147,6 +150,7 @@ impl Dispatcher {
             settings,
             clock,
             wake,
+            metrics,
         }
     }
 
@@ -353,6 +357,7 @@ impl Dispatcher {
         let registry = self.registry.clone();
         let clock = self.clock.clone();
         let policy = RetryPolicy::of(&self.settings);
+        let metrics = Arc::clone(&self.metrics);
         tasks.spawn(async move {
             let event = Arc::new(claimed.event);
             let attempt = claimed.attempts + 1;
@@ -413,6 +418,17 @@ impl Dispatcher {
                     }
                 }
             };
+            let counted = match &result {
+                AttemptResult::Delivered => Delivery::Delivered,
+                AttemptResult::Retry { .. } => Delivery::Retry,
+                AttemptResult::GaveUp { .. } | AttemptResult::Unroutable { .. } => Delivery::GaveUp,
+            };
+            metrics.record_delivery(
+                event.tenant.as_str(),
+                &claimed.hook,
+                event.kind().as_str(),
+                counted,
+            );
             Outcome {
                 delivery: claimed.id,
                 event_seq: event.seq,

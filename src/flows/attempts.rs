@@ -86,9 +86,13 @@ impl Flows {
         key: &str,
     ) -> Result<(), FlowError> {
         if let Some(policy) = self.settings.lockout {
-            self.store
+            let locked = self
+                .store
                 .record_login_failure(tenant, key, policy, self.clock.now_millis())
                 .await?;
+            if locked {
+                self.metrics.record_lockout(tenant.as_str());
+            }
         }
         Ok(())
     }

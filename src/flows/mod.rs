@@ -10,6 +10,7 @@ mod gates;
 mod limits;
 mod login;
 mod logout;
+mod monitor;
 mod oauth;
 mod password_reset;
 mod profile;
@@ -39,6 +40,7 @@ pub use gates::{
 pub use limits::{count_request, shares_rate_limits};
 pub use login::{LoginInput, login};
 pub use logout::{LogoutInput, logout};
+pub use monitor::{TenantMonitor, render_metrics, tenant_monitor};
 pub use oauth::{
     AuthorizeStart, CallbackInput, oauth_accounts, oauth_authorize, oauth_callback,
     oauth_link_authorize, oauth_link_callback, oauth_providers, oauth_unlink,
@@ -125,6 +127,9 @@ pub struct Flows {
     gates: gates::Gates,
     /// Every tenant's OAuth providers.
     oauth: Arc<crate::oauth::OauthDirectory>,
+    /// The server's counters (`/metrics`): the HTTP layer, the hooks and the dispatcher count
+    /// into this one too.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Flows {
@@ -148,6 +153,7 @@ impl Flows {
             reset_jobs: Arc::new(Semaphore::new(RESET_JOBS as usize)),
             password_checks: Arc::default(),
             oauth: Arc::new(oauth),
+            metrics: Arc::default(),
         }
     }
 

@@ -80,7 +80,7 @@ fn client_ip(headers: &HeaderMap, peer: IpAddr, proxy: &ProxyPolicy) -> IpAddr {
 }
 
 /// `Authorization: Bearer <token>`, the scheme word in any case.
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

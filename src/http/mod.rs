@@ -3,8 +3,10 @@
 
 mod body;
 mod client;
+mod console;
 mod error;
 mod extract;
+mod metrics;
 mod rate_limit;
 mod routes;
 pub mod serve;
@@ -41,6 +43,8 @@ pub struct AppState {
     /// Largest component a deploy may upload.
     pub max_component_bytes: usize,
     tenants: Arc<TenantCache>,
+    /// Reads `/metrics` on the main address.
+    operator_token: Option<Arc<crate::config::Secret>>,
 }
 
 impl AppState {
@@ -59,7 +63,14 @@ impl AppState {
             readiness,
             max_component_bytes,
             tenants: Arc::new(TenantCache::default()),
+            operator_token: None,
         }
+    }
+
+    /// The operator's token, which may read `/metrics`.
+    pub fn with_operator_token(mut self, token: Option<crate::config::Secret>) -> Self {
+        self.operator_token = token.map(Arc::new);
+        self
     }
 
     /// Makes hook management available: called once, when hooks are loaded.
@@ -98,8 +109,23 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         ))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .merge(console::routes())
+        .route_layer(axum::middleware::from_fn(metrics::mark_route))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// The metrics-only listener (`[metrics] bind`): `/metrics` without a token, nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape_open))
+        .fallback(|| async { ApiError::RouteNotFound })
         .with_state(state)
 }

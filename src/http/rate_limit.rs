@@ -29,6 +29,8 @@ pub struct RateLimiter {
     shards: Vec<Mutex<Windows>>,
     /// Set: the windows live in the database, shared by every replica.
     shared: Option<Arc<Flows>>,
+    /// Where refusals are counted.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Recent hit times per (bucket, client).
@@ -44,15 +46,18 @@ impl RateLimiter {
             limits: config.limits.clone(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             shared: None,
+            metrics: None,
         }
     }
 
     /// Counting in the database when it can be shared by replicas (PostgreSQL), in memory
     /// otherwise.
     pub fn for_store(config: &RateLimitConfig, flows: Arc<Flows>) -> Self {
+        let metrics = Some(Arc::clone(&flows.metrics));
         let shared = flows::shares_rate_limits(&flows).then_some(flows);
         Self {
             shared,
+            metrics,
             ..Self::new(config)
         }
     }
@@ -75,14 +80,21 @@ impl RateLimiter {
             return Ok(());
         }
         let limit = self.limit(bucket);
-        if let Some(flows) = &self.shared {
+        let counted = if let Some(flows) = &self.shared {
             let key = format!("{}:{ip}", bucket.as_str());
-            return match flows::count_request(flows, &key, limit, self.window).await? {
+            match flows::count_request(flows, &key, limit, self.window).await? {
                 None => Ok(()),
                 Some(wait) => Err(refusal(limit, wait)),
-            };
+            }
+        } else {
+            self.check_in_memory(bucket, ip, limit)
+        };
+        if counted.is_err()
+            && let Some(metrics) = &self.metrics
+        {
+            metrics.record_rate_limited(bucket.as_str());
         }
-        self.check_in_memory(bucket, ip, limit)
+        counted
     }
 
     fn check_in_memory(&self, bucket: Bucket, ip: IpAddr, limit: u32) -> Result<(), ApiError> {

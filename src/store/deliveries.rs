@@ -232,6 +232,33 @@ impl Store {
         Ok(rows.into_iter().filter_map(|(t,)| t).collect())
     }
 
+    /// Per tenant (or for one): deliveries not done plus events not fanned out yet, and when
+    /// the oldest of their events was committed. Tenants with nothing waiting are absent.
+    pub async fn outbox_depths(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> StoreResult<Vec<(String, i64, Option<UnixMillis>)>> {
+        let filter = if tenant.is_some() {
+            "WHERE tenant_id = $1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT tenant_id, COUNT(*), MIN(created_at) FROM ( \
+               SELECT d.tenant_id AS tenant_id, e.created_at AS created_at \
+               FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+               WHERE d.status = 'pending' \
+               UNION ALL \
+               SELECT tenant_id, created_at FROM events WHERE fanned_at IS NULL \
+             ) waiting {filter} GROUP BY tenant_id ORDER BY tenant_id"
+        );
+        let mut query = sqlx::query_as(&sql);
+        if let Some(tenant) = tenant {
+            query = query.bind(tenant.as_str());
+        }
+        Ok(query.fetch_all(&self.reader_or_writer()).await?)
+    }
+
     /// Claims up to `want` of `tenant`'s claimable deliveries, oldest first, until
     /// `lease_until`, taking at most `room(hook)` of any hook's. On PostgreSQL rows another
     /// replica is claiming are skipped.

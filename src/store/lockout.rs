@@ -55,32 +55,36 @@ impl Store {
     }
 
     /// A reserved attempt failed: it stays counted, and the `max_attempts`-th locks the
-    /// account for `duration_ms` from now. An existing lock is never moved.
+    /// account for `duration_ms` from now. An existing lock is never moved. Answers whether
+    /// this failure locked the account.
     pub async fn record_login_failure(
         &self,
         tenant: &TenantId,
         email: &str,
         policy: LockoutPolicy,
         now: UnixMillis,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         // The insert only happens when a success cleared the row while this attempt was in
         // flight; the failure still counts.
-        sqlx::query(
+        let locked_until = now + policy.duration_ms;
+        let row: (Option<i64>,) = sqlx::query_as(
             "INSERT INTO login_failures (tenant_id, email, failures, first_failure_at, locked_until) \
              VALUES ($1, $2, 1, $3, CASE WHEN $4 <= 1 THEN $5 ELSE NULL END) \
              ON CONFLICT (tenant_id, email) DO UPDATE SET \
                locked_until = CASE \
                  WHEN login_failures.failures >= $4 AND login_failures.locked_until IS NULL \
-                 THEN $5 ELSE login_failures.locked_until END",
+                 THEN $5 ELSE login_failures.locked_until END \
+             RETURNING locked_until",
         )
         .bind(tenant.as_str())
         .bind(email)
         .bind(now)
         .bind(i64::from(policy.max_attempts))
-        .bind(now + policy.duration_ms)
-        .execute(&self.writer)
+        .bind(locked_until)
+        .fetch_one(&self.writer)
         .await?;
-        Ok(())
+        // Only this statement writes `now + duration`: an older lock has an older end.
+        Ok(row.0 == Some(locked_until))
     }
 
     /// The password was proven (a correct password, or a reset through the mailbox): the

@@ -293,6 +293,8 @@ impl EventHandler for Recorder {
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The metrics-only listener (`[metrics] bind`), when configured.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub database_url: String,
     pub recorder: Arc<Recorder>,
     pub flows: Arc<Flows>,
@@ -413,6 +415,7 @@ impl TestApp {
         // Tests start once hooks are loaded (tests/it/server_edge.rs covers serving before).
         app.ready().await?;
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let flows = app.flows();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
@@ -424,6 +427,7 @@ impl TestApp {
         });
         Ok(TestApp {
             addr,
+            metrics_addr,
             database_url,
             recorder,
             flows,

@@ -99,6 +99,8 @@ pub struct RegistrySettings {
     pub cache_dir: Option<PathBuf>,
     /// Authenticates the artifacts in `cache_dir` (`None`: a key file in it).
     pub cache_key: Option<cache::CacheKey>,
+    /// Where hook invocations are counted.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// What every API hook shares: the engine, the database, the code cache and the key that
@@ -209,7 +211,8 @@ impl HookRegistry {
         let runtime = Arc::new(
             Runtime::new(settings.max_concurrent.max(1))
                 .map_err(LoadError::Runtime)?
-                .with_caps(settings.caps.clone()),
+                .with_caps(settings.caps.clone())
+                .with_metrics(settings.metrics.clone()),
         );
         let loader = Arc::new(Loader {
             code: CodeCache::new(

@@ -201,6 +201,20 @@ pub(crate) async fn run(
         error_bytes_cut: error_cut,
     };
     forward_output(state, log.as_ref(), &mut usage);
+    if let (Some(metrics), Some(log)) = (&runtime.metrics, &log) {
+        let outcome = match &outcome {
+            Ok(_) => "ok",
+            Err(kind) => kind.label(),
+        };
+        metrics.record_hook(&crate::metrics::HookRun {
+            tenant: &log.tenant,
+            hook: &log.hook,
+            event: log.event,
+            outcome,
+            took: usage.duration,
+            fuel: usage.fuel_used,
+        });
+    }
     // The instances go back to the pool with the store: wake anyone waiting for room.
     drop(store);
     runtime.pool_freed.notify_waiters();

@@ -13,6 +13,8 @@ pub mod outbound;
 pub(crate) mod state;
 pub mod stdio;
 
+use std::sync::Arc;
+
 use tokio::sync::{Notify, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -20,6 +22,7 @@ use wasmtime::component::Linker;
 use crate::hooks::engine::{EpochTicker, build_engine};
 use crate::hooks::limits::SandboxCaps;
 use crate::hooks::state::HookState;
+use crate::metrics::Metrics;
 
 pub(crate) struct Runtime {
     pub engine: Engine,
@@ -31,6 +34,8 @@ pub(crate) struct Runtime {
     pub pool_freed: Notify,
     /// What every invocation may make the host do or keep (outbound, logs, handles).
     pub caps: SandboxCaps,
+    /// Where every invocation is counted (`None`: the author's CLI tools, benchmarks).
+    pub metrics: Option<Arc<Metrics>>,
     _ticker: EpochTicker,
 }
 
@@ -54,6 +59,7 @@ impl Runtime {
             slots: Semaphore::new(max_concurrent as usize),
             pool_freed: Notify::new(),
             caps: SandboxCaps::default(),
+            metrics: None,
             _ticker: ticker,
         })
     }
@@ -61,6 +67,12 @@ impl Runtime {
     /// The same runtime with the operator's caps instead of the defaults.
     pub fn with_caps(mut self, caps: SandboxCaps) -> Self {
         self.caps = caps;
+        self
+    }
+
+    /// The same runtime, counting every invocation in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
         self
     }
 }

@@ -6,6 +6,7 @@ mod email;
 pub mod health;
 mod hooks;
 mod me;
+mod monitor;
 mod oauth;
 mod oauth_providers;
 mod sessions;
@@ -81,6 +82,7 @@ pub fn management_routes(max_upload_bytes: usize) -> Router<AppState> {
             )
             .route(&format!("{prefix}/hook-failures"), get(hooks::failures))
             .route(&format!("{prefix}/hook-decisions"), get(hooks::decisions))
+            .route(&format!("{prefix}/monitor"), get(monitor::show))
             .route(
                 &format!("{prefix}/oauth-providers"),
                 get(oauth_providers::list),

@@ -7,4 +7,4 @@ mod delivery;
 mod gates;
 mod permissions;
 mod replicas;
-mod support;
+pub(crate) mod support;
