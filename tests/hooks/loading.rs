@@ -263,3 +263,29 @@ async fn a_hook_that_traps_in_register_is_refused() {
         )]
     );
 }
+
+/// The engine is built without GC, exceptions and threads (Cargo.toml: fewer wasmtime
+/// features, a smaller attack surface): a component that needs one is refused at load with
+/// wasmtime's reason, never loaded half-working.
+#[tokio::test]
+async fn components_using_proposals_the_engine_leaves_out_are_refused() {
+    let component =
+        |core: &str| wat::parse_str(format!("(component (core module {core}))")).unwrap();
+    let dir = HookDir::new()
+        .hook("10-gc", &component("(type (struct (field i32)))"))
+        .hook("20-threads", &component("(memory 1 1 shared)"))
+        .hook("30-exceptions", &component("(tag)"));
+    let err = HookHost::load(&dir.settings())
+        .await
+        .err()
+        .expect("refused");
+    let found = problems(err);
+    for file in ["10-gc.wasm", "20-threads.wasm", "30-exceptions.wasm"] {
+        let kind = found
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, k)| k)
+            .unwrap_or_else(|| panic!("{file} missing from {found:#?}"));
+        assert!(matches!(kind, ProblemKind::Compile(_)), "{file}: {kind:?}");
+    }
+}
