@@ -5,6 +5,7 @@ mod body;
 mod client;
 mod error;
 mod extract;
+mod openapi;
 mod rate_limit;
 mod routes;
 pub mod serve;
@@ -98,6 +99,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         ))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/api/v1/openapi.json", get(openapi::serve_document))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
