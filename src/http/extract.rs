@@ -1,9 +1,14 @@
 //! Extractors of the management API: who the request is for ([`Tenant`]) and who is asking
 //! ([`HookAdmin`], [`Operator`]). Authorisation happens here, before any body is read, so an
-//! anonymous caller never makes the server parse a multi-megabyte upload.
+//! anonymous caller never makes the server parse a multi-megabyte upload. Also the path and
+//! query of any route ([`PathParams`], [`QueryParams`]), whose rejections are our JSON 422s
+//! instead of axum's plain-text 400s.
 
-use axum::extract::FromRequestParts;
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::client::Client;
@@ -89,5 +94,47 @@ impl FromRequestParts<AppState> for Operator {
         app.hooks_admin()?
             .authorize_operator(client.bearer.as_deref())?;
         Ok(Operator)
+    }
+}
+
+/// The route's path parameters, by name. A segment that does not percent-decode to UTF-8 is a
+/// 422 `invalid_path`.
+pub struct PathParams(pub HashMap<String, String>);
+
+impl PathParams {
+    /// The parameter `name`, or empty when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Path(params)| PathParams(params))
+            .map_err(|rejection| ApiError::Unprocessable {
+                code: "invalid_path",
+                detail: rejection.body_text(),
+            })
+    }
+}
+
+/// The query string deserialised as `T`. A value of the wrong type, a repeated key or a
+/// malformed string is a 422 `invalid_query`.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(query)| QueryParams(query))
+            .map_err(|rejection| ApiError::Unprocessable {
+                code: "invalid_query",
+                detail: rejection.body_text(),
+            })
     }
 }

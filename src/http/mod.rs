@@ -7,6 +7,7 @@ mod console;
 mod error;
 mod extract;
 mod metrics;
+mod openapi;
 mod rate_limit;
 mod routes;
 pub mod serve;
@@ -110,6 +111,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(metrics::scrape))
+        .route("/api/v1/openapi.json", get(openapi::serve_document))
         .merge(console::routes())
         .route_layer(axum::middleware::from_fn(metrics::mark_route))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -11,9 +11,30 @@ use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::{ApiError, FieldProblem};
 use super::super::extract::Tenant;
+use super::super::openapi::{responses as r, schemas as s};
 use super::super::rate_limit::Bucket;
 use crate::flows::{self, LoginInput, LogoutInput, RegisterInput, RegisterOutcome};
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    operation_id = "register",
+    tag = "auth",
+    description = "Creates an account. With registration enumeration prevented (the default) the \
+        answer is 202 whether or not the address was taken; otherwise 201 with the user, or 409.",
+    request_body(content = s::RegisterRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (enumeration prevention off)", body = s::UserOut),
+        (status = 202, description = "Accepted (enumeration prevention on)", body = s::Message),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 409, response = r::Conflict),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::NotReady),
+    )
+)]
 pub async fn register(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -58,6 +79,23 @@ pub async fn register(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body(content = s::LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in", body = s::LoginResponse),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::NotReady),
+    )
+)]
 pub async fn login(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -87,6 +125,25 @@ pub(super) fn login_response(pair: flows::TokenPair, user: &crate::domain::User)
     body
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    operation_id = "refresh",
+    tag = "auth",
+    description = "Rotates a refresh token. The body is optional; without a usable token the \
+        answer is 401.",
+    request_body(content = Option<s::RefreshTokenRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new token pair", body = s::TokenPair),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::NotReady),
+    )
+)]
 pub async fn refresh(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -101,6 +158,23 @@ pub async fn refresh(
     Ok(Json(pair).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    description = "Ends the session of the bearer access token, or of the refresh token in the \
+        (optional) body.",
+    request_body(content = Option<s::RefreshTokenRequest>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, response = r::Unauthorized),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security((), ("bearer" = []))
+)]
 pub async fn logout(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,

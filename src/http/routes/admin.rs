@@ -11,6 +11,7 @@ use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::ApiError;
 use super::super::extract::Tenant;
+use super::super::openapi::{responses as r, schemas as s};
 use crate::domain::{RoleName, TenantId, UserId};
 use crate::flows::{self, Session};
 
@@ -48,6 +49,23 @@ fn role_and_permission(body: JsonBody) -> Result<(RoleName, RoleName), ApiError>
     fields.complete((role, permission))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/admin/assign-role",
+    operation_id = "assign_role",
+    tag = "admin",
+    request_body(content = s::UserRoleRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Assigned (the role is created if new)", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn assign_role(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -62,6 +80,22 @@ pub async fn assign_role(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/admin/remove-role",
+    operation_id = "remove_role",
+    tag = "admin",
+    request_body(content = s::UserRoleRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Removed", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove_role(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -76,6 +110,22 @@ pub async fn remove_role(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/admin/assign-permission",
+    operation_id = "assign_permission",
+    tag = "admin",
+    request_body(content = s::RolePermissionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Assigned", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn assign_permission(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -90,6 +140,22 @@ pub async fn assign_permission(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/admin/remove-permission",
+    operation_id = "remove_permission",
+    tag = "admin",
+    request_body(content = s::RolePermissionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Removed", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove_permission(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -104,6 +170,19 @@ pub async fn remove_permission(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/admin/role-permissions/{role_name}",
+    operation_id = "role_permissions",
+    tag = "admin",
+    params(("role_name" = String, Path, description = "A role name; one that cannot exist has none")),
+    responses(
+        (status = 200, description = "The role's permissions (empty for an unknown role)", body = Vec<String>),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn role_permissions(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,

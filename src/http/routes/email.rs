@@ -11,9 +11,24 @@ use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::ApiError;
 use super::super::extract::Tenant;
+use super::super::openapi::{responses as r, schemas as s};
 use super::super::rate_limit::Bucket;
 use crate::flows;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email/request",
+    operation_id = "request_email_verification",
+    tag = "email",
+    description = "Sends the caller a verification email (through the tenant's hooks) if \
+        their address is not verified yet. No body.",
+    responses(
+        (status = 202, description = "Accepted", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 429, response = r::RateLimited),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn request_verification(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -28,6 +43,21 @@ pub async fn request_verification(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email/confirm",
+    operation_id = "confirm_email_verification",
+    tag = "email",
+    request_body(content = s::TokenRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Verified", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+    )
+)]
 pub async fn confirm_verification(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -42,6 +72,22 @@ pub async fn confirm_verification(
     Ok(Json(json!({ "detail": "Email verified." })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset/request",
+    operation_id = "request_password_reset",
+    tag = "email",
+    description = "Sends a reset link (through the tenant's hooks) if the account exists; the \
+        answer is the same either way.",
+    request_body(content = s::EmailRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted", body = s::Message),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+    )
+)]
 pub async fn request_reset(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -59,6 +105,23 @@ pub async fn request_reset(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset/confirm",
+    operation_id = "confirm_password_reset",
+    tag = "email",
+    request_body(content = s::ResetConfirmRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The password is reset", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::NotReady),
+    )
+)]
 pub async fn confirm_reset(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::super::AppState;
+use super::super::openapi::schemas as s;
 use crate::domain::TenantId;
 use crate::flows;
 
@@ -62,10 +63,29 @@ impl Readiness {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    description = "The process is alive.",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain; charset=utf-8", example = "ok"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    description = "The server can do its work: the database answers, migrations are applied, hooks are loaded.",
+    responses(
+        (status = 200, description = "Ready", body = s::Readiness),
+        (status = 503, description = "Not ready: `not_ready` names the failing checks", body = s::Readiness),
+    )
+)]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     let readiness: &Arc<Readiness> = &app.readiness;
     let checks = [

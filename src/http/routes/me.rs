@@ -10,10 +10,22 @@ use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::{ApiError, FieldProblem};
 use super::super::extract::Tenant;
+use super::super::openapi::{responses as r, schemas as s};
 use super::super::rate_limit::Bucket;
 use crate::domain::UserSnapshot;
 use crate::flows::{self, FlowError, ProfileUpdateError};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    operation_id = "get_me",
+    tag = "me",
+    responses(
+        (status = 200, description = "The caller", body = s::UserOut),
+        (status = 401, response = r::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -23,6 +35,19 @@ pub async fn show(
     Ok(Json(session.user.snapshot()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me/verified",
+    operation_id = "get_me_verified",
+    tag = "me",
+    description = "The caller, if their address is verified (else 403).",
+    responses(
+        (status = 200, description = "The caller", body = s::UserOut),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show_verified(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -35,6 +60,24 @@ pub async fn show_verified(
     Ok(Json(session.user.snapshot()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/auth/me",
+    operation_id = "update_me",
+    tag = "me",
+    description = "Changes configured profile fields. Nothing left after dropping protected \
+        fields is 400; a key that is not a profile field is 422 `unknown_fields`.",
+    request_body(content = s::UpdateMeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated user", body = s::UserOut),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -62,6 +105,24 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/me",
+    operation_id = "delete_me",
+    tag = "me",
+    description = "Deletes the caller's account: needs the current password, or a recent sign-in.",
+    request_body(content = Option<s::DeleteMeRequest>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete_account(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -77,6 +138,26 @@ pub async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/change-password",
+    operation_id = "change_password",
+    tag = "me",
+    description = "Sets a new password and ends every session of the user.",
+    request_body(content = s::ChangePasswordRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Changed", body = s::Message),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::NotReady),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn change_password(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,

@@ -1,16 +1,16 @@
 //! Route handlers, grouped as in API.md.
 
-mod account;
-mod admin;
-mod email;
+pub(super) mod account;
+pub(super) mod admin;
+pub(super) mod email;
 pub mod health;
-mod hooks;
-mod me;
-mod monitor;
-mod oauth;
-mod oauth_providers;
-mod sessions;
-mod tenants;
+pub(super) mod hooks;
+pub(super) mod me;
+pub(super) mod monitor;
+pub(super) mod oauth;
+pub(super) mod oauth_providers;
+pub(super) mod sessions;
+pub(super) mod tenants;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

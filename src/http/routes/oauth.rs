@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,7 +11,8 @@ use super::super::AppState;
 use super::super::body::JsonBody;
 use super::super::client::Client;
 use super::super::error::{ApiError, FieldProblem};
-use super::super::extract::Tenant;
+use super::super::extract::{PathParams, QueryParams, Tenant};
+use super::super::openapi::{responses as r, schemas as s};
 use super::super::rate_limit::Bucket;
 use crate::flows::{self, CallbackInput};
 
@@ -21,6 +22,15 @@ const MAX_BINDING: usize = 512;
 const MAX_CODE: usize = 2048;
 const MAX_STATE: usize = 4096;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/providers",
+    operation_id = "oauth_providers",
+    tag = "oauth",
+    responses(
+        (status = 200, description = "The tenant's provider names, sorted", body = s::OauthProviderNames),
+    )
+)]
 pub async fn providers(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -30,8 +40,8 @@ pub async fn providers(
 }
 
 /// The `{provider}` segment (a tenant-prefixed route also has `{tenant}`).
-fn provider(params: &HashMap<String, String>) -> &str {
-    params.get("provider").map_or("", String::as_str)
+fn provider(params: &PathParams) -> &str {
+    params.get("provider")
 }
 
 fn redirect_uri(query: &HashMap<String, String>) -> Result<String, ApiError> {
@@ -58,11 +68,28 @@ fn callback_input(body: JsonBody) -> Result<CallbackInput, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/{provider}/authorize",
+    operation_id = "oauth_authorize",
+    tag = "oauth",
+    description = "Starts a sign-in: where to send the user, and the binding the callback needs.",
+    params(
+        ("provider" = String, Path, description = "A provider name the tenant configured"),
+        ("redirect_uri" = String, Query, description = "One of the provider's allowed redirect URIs"),
+    ),
+    responses(
+        (status = 200, description = "The authorization URL and binding", body = s::AuthorizeStart),
+        (status = 400, response = r::BadRequest),
+        (status = 404, response = r::NotFound),
+        (status = 422, response = r::Unprocessable),
+    )
+)]
 pub async fn authorize(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(params): Path<HashMap<String, String>>,
-    Query(query): Query<HashMap<String, String>>,
+    params: PathParams,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Result<Json<flows::AuthorizeStart>, ApiError> {
     let redirect_uri = redirect_uri(&query)?;
     Ok(Json(
@@ -70,10 +97,30 @@ pub async fn authorize(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/oauth/{provider}/callback",
+    operation_id = "oauth_callback",
+    tag = "oauth",
+    description = "Finishes a sign-in (or sign-up) with what the provider sent to the redirect URI.",
+    params(("provider" = String, Path, description = "A provider name the tenant configured")),
+    request_body(content = s::OauthCallbackRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in", body = s::LoginResponse),
+        (status = 400, response = r::BadRequest),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 408, response = r::RequestTimeout),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::NotReady),
+    )
+)]
 pub async fn callback(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(params): Path<HashMap<String, String>>,
+    params: PathParams,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -90,12 +137,31 @@ pub async fn callback(
     Ok(Json(super::account::login_response(pair, &user)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/{provider}/link/authorize",
+    operation_id = "oauth_link_authorize",
+    tag = "oauth",
+    description = "Starts linking a provider account to the caller.",
+    params(
+        ("provider" = String, Path, description = "A provider name the tenant configured"),
+        ("redirect_uri" = String, Query, description = "One of the provider's allowed redirect URIs"),
+    ),
+    responses(
+        (status = 200, description = "The authorization URL and binding", body = s::AuthorizeStart),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn link_authorize(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(params): Path<HashMap<String, String>>,
+    params: PathParams,
     client: Client,
-    Query(query): Query<HashMap<String, String>>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Result<Json<flows::AuthorizeStart>, ApiError> {
     let session = app.session(&tenant, &client).await?;
     let redirect_uri = redirect_uri(&query)?;
@@ -104,10 +170,30 @@ pub async fn link_authorize(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/oauth/{provider}/link/callback",
+    operation_id = "oauth_link_callback",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "A provider name the tenant configured")),
+    request_body(content = s::OauthCallbackRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Linked", body = s::OauthAccount),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 408, response = r::RequestTimeout),
+        (status = 409, response = r::Conflict),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::RateLimited),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn link_callback(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(params): Path<HashMap<String, String>>,
+    params: PathParams,
     client: Client,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -126,6 +212,17 @@ pub async fn link_callback(
     Ok(Json(json!(account)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/accounts",
+    operation_id = "oauth_accounts",
+    tag = "oauth",
+    responses(
+        (status = 200, description = "The caller's linked provider accounts", body = Vec<s::OauthAccount>),
+        (status = 401, response = r::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn accounts(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -137,10 +234,26 @@ pub async fn accounts(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/oauth/accounts/{provider}",
+    operation_id = "oauth_unlink",
+    tag = "oauth",
+    description = "Unlinks the caller's account of a provider, unless it is their last way to sign in (400).",
+    params(("provider" = String, Path, description = "The provider of the linked account")),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 422, response = r::Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn unlink(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(params): Path<HashMap<String, String>>,
+    params: PathParams,
     client: Client,
 ) -> Result<StatusCode, ApiError> {
     let session = app.session(&tenant, &client).await?;

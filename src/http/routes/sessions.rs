@@ -8,9 +8,22 @@ use super::super::AppState;
 use super::super::client::Client;
 use super::super::error::ApiError;
 use super::super::extract::Tenant;
+use super::super::openapi::{responses as r, schemas as s};
 use super::super::time::rfc3339;
 use crate::flows;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    description = "The caller's live sessions, most recently used first.",
+    responses(
+        (status = 200, description = "The sessions", body = Vec<s::SessionInfo>),
+        (status = 401, response = r::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -36,6 +49,19 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/sessions/{family_id}",
+    operation_id = "revoke_session",
+    tag = "sessions",
+    params(("family_id" = String, Path, description = "The session (refresh-token family)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -50,6 +76,17 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sessions/revoke-others",
+    operation_id = "revoke_other_sessions",
+    tag = "sessions",
+    responses(
+        (status = 200, description = "The other sessions are ended", body = s::Message),
+        (status = 401, response = r::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke_others(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
