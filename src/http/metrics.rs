@@ -53,6 +53,19 @@ pub(super) async fn track(State(app): State<AppState>, request: Request, next: N
 }
 
 /// `GET /metrics` on the main address: the operator token as a bearer token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    description = "Server metrics in the OpenMetrics text format. Needs the operator token.",
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, response = crate::http::openapi::responses::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn scrape(
     State(app): State<AppState>,
     headers: axum::http::HeaderMap,

@@ -78,7 +78,7 @@ pub(crate) const TENANT_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
         routes::hooks::failures,
         routes::hooks::decisions,
         routes::hooks::replay,
-        monitor,
+        routes::monitor::show,
         routes::oauth_providers::list,
         routes::oauth_providers::put,
         routes::oauth_providers::remove,
@@ -87,8 +87,8 @@ pub(crate) const TENANT_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
         routes::tenants::remove,
         routes::health::healthz,
         routes::health::readyz,
-        metrics,
-        openapi_json,
+        super::metrics::scrape,
+        serve_document,
     ),
     components(
         schemas(
@@ -256,14 +256,6 @@ fn tenant_copy(mut item: PathItem) -> PathItem {
 }
 
 /// `GET /api/v1/openapi.json`: this document, serialised once.
-pub(crate) async fn serve_document() -> Response {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
-        serde_json::to_string(&document()).expect("the OpenAPI document serialises")
-    });
-    ([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response()
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
@@ -272,43 +264,13 @@ pub(crate) async fn serve_document() -> Response {
     description = "This document (OpenAPI 3.1).",
     responses((status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"))
 )]
-#[allow(dead_code)]
-fn openapi_json() {}
-
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tag = "health",
-    description = "Server metrics in the OpenMetrics text format. Needs the operator token.",
-    responses(
-        (status = 200, description = "The metrics", body = String,
-            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        (status = 401, response = r::Unauthorized),
-    ),
-    security(("bearer" = []))
-)]
-#[allow(dead_code)]
-fn metrics() {}
-
-#[utoipa::path(
-    get,
-    path = "/api/v1/monitor",
-    operation_id = "monitor",
-    tag = "hooks",
-    description = "The tenant's live delivery state: its outbox and its hooks' recent \
-        invocations. The operator token, or a token of a user of the tenant who is a superuser \
-        or holds `hooks:manage`.",
-    responses(
-        (status = 200, description = "The delivery state", body = s::Monitor),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 503, response = r::NotReady),
-    ),
-    security(("bearer" = []))
-)]
-#[allow(dead_code)]
-fn monitor() {}
+pub(crate) async fn serve_document() -> Response {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        serde_json::to_string(&document()).expect("the OpenAPI document serialises")
+    });
+    ([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response()
+}
 
 #[cfg(test)]
 mod tests {

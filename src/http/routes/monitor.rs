@@ -8,7 +8,24 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::extract::HookAdmin;
 use crate::flows::{self, TenantMonitor};
+use crate::http::openapi::{responses as r, schemas as s};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/monitor",
+    operation_id = "monitor",
+    tag = "hooks",
+    description = "The tenant's live delivery state: its outbox and its hooks' recent \
+        invocations. The operator token, or a token of a user of the tenant who is a superuser \
+        or holds `hooks:manage`.",
+    responses(
+        (status = 200, description = "The delivery state", body = s::Monitor),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 503, response = r::NotReady),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(app): State<AppState>,
     admin: HookAdmin,
