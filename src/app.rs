@@ -453,17 +453,16 @@ impl Application {
             let mut stop = stop_rx.clone();
             tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
                 "metrics on /metrics");
-            tokio::spawn(async move {
-                let stopped = async move {
+            // The same accept loop as the API (timeouts, connection caps): a scraper's network
+            // is not trusted to behave either.
+            tokio::spawn(http::serve(
+                listener,
+                router,
+                self.serve.clone(),
+                async move {
                     let _ = stop.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %e, "the metrics listener stopped");
-                }
-            })
+                },
+            ))
         });
         tracing::info!(%addr, "hookauth listening on http://{addr}");
         let listener = self.listener.take().expect("run_until runs once");
