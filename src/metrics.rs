@@ -83,7 +83,8 @@ fn fuel_histogram() -> Histogram {
 }
 
 /// One hook invocation, as the console lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecentInvocation {
     /// Unix milliseconds when it ended.
     pub at: i64,
@@ -94,14 +95,17 @@ pub struct RecentInvocation {
 }
 
 /// One hook's recent invocations on this replica.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HookActivity {
     pub name: String,
     /// Since this replica started.
     pub invocations: u64,
     pub failures: u64,
     /// Over the last [`RECENT_PER_HOOK`] invocations; `None` before the first.
+    #[schema(required = true)]
     pub p50_ms: Option<f64>,
+    #[schema(required = true)]
     pub p95_ms: Option<f64>,
     /// Oldest first.
     pub recent: Vec<RecentInvocation>,
@@ -115,7 +119,8 @@ struct Activity {
 }
 
 /// A tenant's outbox as `/metrics` and the console report it.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OutboxDepth {
     /// Deliveries (one per event and hook) not yet done, plus events not yet fanned out.
     pub pending: i64,

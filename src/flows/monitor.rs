@@ -7,7 +7,8 @@ use crate::domain::TenantId;
 use crate::metrics::{HookActivity, OutboxDepth};
 
 /// One tenant's live delivery state (`GET {T}/monitor`, the admin console).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TenantMonitor {
     pub tenant: String,
     pub outbox: OutboxDepth,

@@ -110,7 +110,7 @@ pub(crate) const TENANT_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
             s::RolePermissionRequest,
             s::SessionInfo,
             s::OauthProviderNames,
-            s::AuthorizeStart,
+            crate::flows::AuthorizeStart,
             s::OauthCallbackRequest,
             s::OauthAccount,
             s::HookInfo,
@@ -127,7 +127,10 @@ pub(crate) const TENANT_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
             s::TenantInfo,
             s::TenantCreate,
             s::Readiness,
-            s::Monitor,
+            crate::flows::TenantMonitor,
+            crate::metrics::OutboxDepth,
+            crate::metrics::HookActivity,
+            crate::metrics::RecentInvocation,
         ),
         responses(
             r::BadRequest,
@@ -565,7 +568,11 @@ mod tests {
             "LoginResponse",
             "SessionInfo",
             "HookInfo",
-            "Monitor",
+            "TenantMonitor",
+            "OutboxDepth",
+            "HookActivity",
+            "RecentInvocation",
+            "AuthorizeStart",
         ] {
             assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
         }

@@ -14,7 +14,8 @@ use crate::store::{Announce, NewUser, OauthSignIn, StoreError};
 
 /// What authorize answers: where to send the browser, and the binding the client keeps (in
 /// memory or sessionStorage, never in a URL) and presents at the callback.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorizeStart {
     pub authorization_url: String,
     pub binding: String,

@@ -208,15 +208,6 @@ pub struct OauthProviderNames {
     pub providers: Vec<String>,
 }
 
-/// `flows::AuthorizeStart`: send the user to `authorization_url`; keep `binding` for the
-/// callback.
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorizeStart {
-    pub authorization_url: String,
-    pub binding: String,
-}
-
 /// What the provider sent back to the redirect URI, and the binding from authorize.
 #[derive(ToSchema, Deserialize)]
 pub struct OauthCallbackRequest {
@@ -530,43 +521,4 @@ pub struct ReadinessChecks {
     pub database: bool,
     pub migrations: bool,
     pub hooks: bool,
-}
-
-/// `GET {T}/monitor`: the tenant's live delivery state.
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Monitor {
-    pub tenant: String,
-    pub outbox: MonitorOutbox,
-    pub hooks: Vec<MonitorHook>,
-}
-
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorOutbox {
-    pub pending: i64,
-    pub oldest_pending_seconds: f64,
-}
-
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorHook {
-    pub name: String,
-    pub invocations: i64,
-    pub failures: i64,
-    #[schema(required = true)]
-    pub p50_ms: Option<f64>,
-    #[schema(required = true)]
-    pub p95_ms: Option<f64>,
-    pub recent: Vec<MonitorInvocation>,
-}
-
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorInvocation {
-    /// Unix milliseconds.
-    pub at: i64,
-    pub event: String,
-    pub outcome: String,
-    pub duration_ms: f64,
 }

@@ -8,7 +8,7 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::extract::HookAdmin;
 use crate::flows::{self, TenantMonitor};
-use crate::http::openapi::{responses as r, schemas as s};
+use crate::http::openapi::responses as r;
 
 #[utoipa::path(
     get,
@@ -19,7 +19,7 @@ use crate::http::openapi::{responses as r, schemas as s};
         invocations. The operator token, or a token of a user of the tenant who is a superuser \
         or holds `hooks:manage`.",
     responses(
-        (status = 200, description = "The delivery state", body = s::Monitor),
+        (status = 200, description = "The delivery state", body = TenantMonitor),
         (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 503, response = r::NotReady),

@@ -79,7 +79,7 @@ fn callback_input(body: JsonBody) -> Result<CallbackInput, ApiError> {
         ("redirect_uri" = String, Query, description = "One of the provider's allowed redirect URIs"),
     ),
     responses(
-        (status = 200, description = "The authorization URL and binding", body = s::AuthorizeStart),
+        (status = 200, description = "The authorization URL and binding", body = flows::AuthorizeStart),
         (status = 400, response = r::BadRequest),
         (status = 404, response = r::NotFound),
         (status = 422, response = r::Unprocessable),
@@ -148,7 +148,7 @@ pub async fn callback(
         ("redirect_uri" = String, Query, description = "One of the provider's allowed redirect URIs"),
     ),
     responses(
-        (status = 200, description = "The authorization URL and binding", body = s::AuthorizeStart),
+        (status = 200, description = "The authorization URL and binding", body = flows::AuthorizeStart),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
