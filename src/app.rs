@@ -105,6 +105,7 @@ async fn build_flows_with(config: &Config, clock: Clock, secret: &[u8]) -> Resul
         clock,
         flow_settings(config),
         oauth,
+        SecretBox::new(secret),
     ))
 }
 
@@ -159,6 +160,11 @@ fn flow_settings(config: &Config) -> FlowSettings {
         password_policy: config.password_policy(),
         profile_schema: config.profile_schema(),
         gates: config.hooks.gate_settings(),
+        mfa: crate::flows::MfaSettings {
+            enabled: config.mfa.enabled,
+            issuer: config.mfa.issuer.clone(),
+            pending_ttl_millis: (config.mfa.pending_seconds as i64).saturating_mul(1000),
+        },
     }
 }
 
@@ -355,8 +361,20 @@ impl Application {
             count: config.rate_limit.trusted_proxy_count,
         };
         let limiter = RateLimiter::for_store(&config.rate_limit, flows.clone());
+        let cookies = crate::http::CookiePolicy::new(
+            config.cookies.clone(),
+            config
+                .tenants
+                .iter()
+                .filter_map(|(name, t)| Some((name.clone(), t.cookies.clone()?)))
+                .collect(),
+            &secret,
+            (config.jwt.access_token_minutes as i64).saturating_mul(60),
+            (config.jwt.refresh_token_days as i64).saturating_mul(86_400),
+        );
         let state = AppState::new(flows, limiter, proxy, readiness, max_component_bytes)
-            .with_operator_token(config.operator_token.clone());
+            .with_operator_token(config.operator_token.clone())
+            .with_cookies(cookies);
         let metrics_listener = match &config.metrics.bind {
             Some(bind) => Some(
                 TcpListener::bind(bind)

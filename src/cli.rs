@@ -50,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Import users from another system into the configured database (README "Coming from
+    /// fastapi-fullauth"). Re-running imports only what is new; nothing existing is changed.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Write, check and try hooks; inspect event delivery.
     Hooks {
         #[command(subcommand)]
@@ -71,6 +77,40 @@ pub enum DevCommand {
         #[arg(long, default_value = "127.0.0.1:9000")]
         bind: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Users, roles, permissions, profile columns, OAuth links and TOTP factors from a
+    /// fastapi-fullauth database (SQLite or PostgreSQL; opened read-only).
+    Fullauth {
+        /// The fastapi-fullauth database: sqlite://PATH or postgres://... (SQLAlchemy's
+        /// `+driver` suffixes are accepted).
+        #[arg(long = "from")]
+        from: String,
+        #[command(flatten)]
+        options: ImportOptions,
+    },
+    /// Users from a JSON-lines file (one user or role per line; `-` reads stdin).
+    Users {
+        #[arg(long)]
+        jsonl: String,
+        #[command(flatten)]
+        options: ImportOptions,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportOptions {
+    /// Tenant to import into (it must exist).
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Check and report everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

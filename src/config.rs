@@ -59,6 +59,11 @@ pub struct Config {
     pub server: ServerConfig,
     /// `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// TOTP second factor (`[mfa]`).
+    pub mfa: MfaConfig,
+    /// Cookie transport for sessions (`[cookies]`), for every tenant without its own
+    /// `[tenants.NAME.cookies]`.
+    pub cookies: CookieConfig,
     /// Custom profile fields: name = "string" | "integer" | "number" | "boolean".
     pub profile_fields: BTreeMap<String, FieldType>,
     /// Sign-in with OAuth2 / OpenID Connect providers, for the default tenant.
@@ -87,6 +92,8 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             server: ServerConfig::default(),
             metrics: MetricsConfig::default(),
+            mfa: MfaConfig::default(),
+            cookies: CookieConfig::default(),
             profile_fields: BTreeMap::new(),
             oauth: OauthConfig::default(),
             tenants: BTreeMap::new(),
@@ -172,6 +179,69 @@ pub struct OauthProviderConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TenantConfig {
     pub oauth: OauthConfig,
+    /// Replaces `[cookies]` for this tenant (every key; unset keys take their defaults).
+    pub cookies: Option<CookieConfig>,
+}
+
+/// `[mfa]`: the TOTP second factor. On, a user may enrol (`POST /mfa/enroll`); sign-in asks
+/// enrolled users for a code. Off, the `/mfa` routes answer 404 and nobody is asked.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaConfig {
+    pub enabled: bool,
+    /// The name authenticator apps show next to the account.
+    pub issuer: String,
+    /// Lifetime of the `mfa_token` a correct password answers with.
+    pub pending_seconds: u64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            issuer: "hookauth".into(),
+            pending_seconds: 300,
+        }
+    }
+}
+
+/// `[cookies]`: sessions carried in cookies instead of the JSON body and the bearer header.
+/// Off by default. On, login, refresh and MFA verify set an HttpOnly access cookie, an
+/// HttpOnly refresh cookie (scoped to the auth routes) and a CSRF cookie readable by the page;
+/// a state-changing request that a cookie authenticates must echo the CSRF cookie in the
+/// `X-CSRF-Token` header.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CookieConfig {
+    pub enabled: bool,
+    /// `Secure` (sent over HTTPS only). Turn off only for local development over plain HTTP.
+    pub secure: bool,
+    pub same_site: SameSite,
+    /// `Domain`; unset: host-only cookies (the safest).
+    pub domain: Option<String>,
+    /// Leave the refresh token out of JSON bodies (it then lives only in its HttpOnly cookie).
+    pub omit_refresh_from_body: bool,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            secure: true,
+            same_site: SameSite::Lax,
+            domain: None,
+            omit_refresh_from_body: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    Strict,
+    #[default]
+    Lax,
+    None,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -468,6 +538,16 @@ pub struct PasswordConfig {
     pub min_length: usize,
     /// 0 = no cap.
     pub max_length: usize,
+    /// Character classes a new password must contain (Unicode-aware); off by default, as
+    /// NIST SP 800-63B advises.
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_digit: bool,
+    pub require_symbol: bool,
+    /// Refuse a password containing the email's name (the part before `@`, 3+ characters).
+    pub forbid_email_local_part: bool,
+    /// Refuse the 19,640 common passwords bundled from Django's list.
+    pub forbid_common: bool,
     /// argon2id parameters; the defaults are OWASP's recommendation (m=19 MiB, t=2, p=1).
     /// Hashes made with other parameters are upgraded at the next successful login.
     pub argon2_memory_kib: u32,
@@ -480,6 +560,12 @@ impl Default for PasswordConfig {
         Self {
             min_length: 8,
             max_length: 4096,
+            require_lowercase: false,
+            require_uppercase: false,
+            require_digit: false,
+            require_symbol: false,
+            forbid_email_local_part: true,
+            forbid_common: true,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -585,6 +671,8 @@ pub struct RateLimits {
     pub reauth: u32,
     pub verify_email: u32,
     pub password_reset: u32,
+    /// `/mfa/verify` and `/mfa/confirm`.
+    pub mfa: u32,
 }
 
 impl Default for RateLimits {
@@ -596,6 +684,7 @@ impl Default for RateLimits {
             reauth: 5,
             verify_email: 3,
             password_reset: 3,
+            mfa: 5,
         }
     }
 }
@@ -825,6 +914,33 @@ impl Config {
                 .any(|p| self.database_url.expose().starts_with(p)),
             "must start with sqlite: or postgres://",
         );
+        c.rule(
+            "mfa.issuer",
+            !self.mfa.issuer.trim().is_empty() && !self.mfa.issuer.contains(':'),
+            "must be a non-empty name without ':' (authenticator apps split on it)",
+        );
+        c.range("mfa.pending_seconds", self.mfa.pending_seconds, 30, 3600);
+        let cookie_sets = std::iter::once(("cookies".to_owned(), &self.cookies)).chain(
+            self.tenants.iter().filter_map(|(name, t)| {
+                Some((format!("tenants.{name}.cookies"), t.cookies.as_ref()?))
+            }),
+        );
+        for (key, cookies) in cookie_sets {
+            c.rule(
+                &format!("{key}.same_site"),
+                cookies.same_site != SameSite::None || cookies.secure,
+                "\"none\" needs secure = true (browsers drop a SameSite=None cookie without Secure)",
+            );
+            c.rule(
+                &format!("{key}.domain"),
+                cookies.domain.as_deref().is_none_or(|d| {
+                    !d.is_empty()
+                        && d.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                }),
+                "must be a host name such as example.com",
+            );
+        }
         c.rule(
             "metrics.bind",
             self.metrics.bind.as_deref().is_none_or(valid_bind),
@@ -1082,9 +1198,16 @@ impl Config {
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
+        let p = &self.password;
         PasswordPolicy {
-            min_length: self.password.min_length,
-            max_length: self.password.max_length,
+            min_length: p.min_length,
+            max_length: p.max_length,
+            require_lowercase: p.require_lowercase,
+            require_uppercase: p.require_uppercase,
+            require_digit: p.require_digit,
+            require_symbol: p.require_symbol,
+            forbid_email_local_part: p.forbid_email_local_part,
+            forbid_common: p.forbid_common,
         }
     }
 

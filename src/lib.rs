@@ -15,6 +15,7 @@ pub mod flows;
 pub mod hooks;
 pub mod hooks_admin;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod oauth;
 pub mod remote;

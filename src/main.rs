@@ -6,7 +6,7 @@ use clap::Parser;
 
 use hookauth::app::{Application, Launch, build_flows};
 use hookauth::cli::{
-    Cli, Command, DevCommand, HooksCommand, ServerArgs, TenantCommand, UserCommand,
+    Cli, Command, DevCommand, HooksCommand, ImportCommand, ServerArgs, TenantCommand, UserCommand,
 };
 use hookauth::config::{Config, LogFormat, Overrides};
 use hookauth::domain::{DecisionPoint, Email, EventKind, Password, TenantId};
@@ -154,6 +154,27 @@ async fn run() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot create tenant {tenant}"))?;
             println!("tenant {tenant} created: /t/{tenant}/api/v1/auth");
+        }
+        Command::Import { command } => {
+            let (source, options) = match command {
+                ImportCommand::Fullauth { from, options } => (
+                    hookauth::import::fullauth::read(&from)
+                        .await
+                        .context("cannot import from the fastapi-fullauth database")?,
+                    options,
+                ),
+                ImportCommand::Users { jsonl, options } => {
+                    (hookauth::import::jsonl::read(&jsonl)?, options)
+                }
+            };
+            let tenant = TenantId::parse(&options.tenant).map_err(anyhow::Error::msg)?;
+            let flows = build_flows(&config, Clock::System).await?;
+            let report = flows::import_users(&flows, &tenant, source, options.dry_run).await?;
+            if options.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_import_report(&report);
+            }
         }
         Command::Tenant { .. } | Command::Dev { .. } => {
             unreachable!("remote commands and dev tools are handled above")
@@ -423,4 +444,32 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The import report for a person: totals, then one line per user skipped or imported with a
+/// remark.
+fn print_import_report(report: &flows::ImportReport) {
+    let what = if report.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    println!(
+        "tenant {}: {what} {} users, skipped {}, {} roles; {} without a usable password \
+         (they sign in after a password reset or with OAuth)",
+        report.tenant, report.imported, report.skipped, report.roles, report.need_password_reset
+    );
+    if !report.ignored_fields.is_empty() {
+        println!(
+            "source fields that are not profile fields here (add them to [profile_fields] to \
+             keep them): {}",
+            report.ignored_fields.join(", ")
+        );
+    }
+    for entry in &report.entries {
+        println!(
+            "{} {} ({}): {}",
+            entry.outcome, entry.email, entry.origin, entry.reason
+        );
+    }
 }

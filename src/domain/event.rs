@@ -23,10 +23,12 @@ pub enum EventKind {
     AfterOauthRegister,
     AfterOauthLink,
     AfterOauthUnlink,
+    AfterMfaEnabled,
+    AfterMfaDisabled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::AfterRegister,
         EventKind::AfterLogin,
         EventKind::AfterLogout,
@@ -39,6 +41,8 @@ impl EventKind {
         EventKind::AfterOauthRegister,
         EventKind::AfterOauthLink,
         EventKind::AfterOauthUnlink,
+        EventKind::AfterMfaEnabled,
+        EventKind::AfterMfaDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,8 @@ impl EventKind {
             EventKind::AfterOauthRegister => "after_oauth_register",
             EventKind::AfterOauthLink => "after_oauth_link",
             EventKind::AfterOauthUnlink => "after_oauth_unlink",
+            EventKind::AfterMfaEnabled => "after_mfa_enabled",
+            EventKind::AfterMfaDisabled => "after_mfa_disabled",
         }
     }
 
@@ -119,6 +125,13 @@ pub enum EventPayload {
         user: UserSnapshot,
         provider: String,
     },
+    /// The second factor went live (its first code was confirmed).
+    AfterMfaEnabled {
+        user: UserSnapshot,
+    },
+    AfterMfaDisabled {
+        user: UserSnapshot,
+    },
 }
 
 impl EventPayload {
@@ -136,6 +149,8 @@ impl EventPayload {
             EventPayload::AfterOauthRegister { .. } => EventKind::AfterOauthRegister,
             EventPayload::AfterOauthLink { .. } => EventKind::AfterOauthLink,
             EventPayload::AfterOauthUnlink { .. } => EventKind::AfterOauthUnlink,
+            EventPayload::AfterMfaEnabled { .. } => EventKind::AfterMfaEnabled,
+            EventPayload::AfterMfaDisabled { .. } => EventKind::AfterMfaDisabled,
         }
     }
 

@@ -21,7 +21,7 @@ pub use gate::{
 };
 pub use ids::{FamilyId, TenantId, UserId, new_event_id};
 pub use oauth::{OauthAccount, OauthUserInfo};
-pub use password::{Password, PasswordPolicy};
+pub use password::{Password, PasswordPolicy, PolicyViolation, describe as describe_violations};
 pub use profile::{FieldType, Profile, ProfileError, ProfileSchema};
 pub use role::RoleName;
 pub use user::{User, UserSnapshot};

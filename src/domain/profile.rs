@@ -30,7 +30,7 @@ impl FieldType {
         }
     }
 
-    fn accepts(self, value: &Value) -> bool {
+    pub fn accepts(self, value: &Value) -> bool {
         match self {
             FieldType::String => value.is_string(),
             FieldType::Integer => value.is_i64() || value.is_u64(),
@@ -79,6 +79,10 @@ impl ProfileSchema {
 
     pub fn contains(&self, name: &str) -> bool {
         self.fields.contains_key(name)
+    }
+
+    pub fn field_type(&self, name: &str) -> Option<FieldType> {
+        self.fields.get(name).copied()
     }
 
     pub fn field_names(&self) -> impl Iterator<Item = &str> {

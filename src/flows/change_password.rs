@@ -41,7 +41,7 @@ pub async fn change_password(
     flows
         .settings
         .password_policy
-        .check(&new)
+        .check(&new, Some(&user.email))
         .map_err(FlowError::PasswordPolicy)?;
     flows
         .ask_gates(

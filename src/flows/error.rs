@@ -17,8 +17,9 @@ pub enum FlowError {
     CurrentPasswordRejected,
     #[error("re-authentication required")]
     ReauthenticationRequired,
-    #[error("{0}")]
-    PasswordPolicy(String),
+    /// Every rule the new password breaks (422 `password_policy`, each with its own code).
+    #[error("{}", crate::domain::describe_violations(.0))]
+    PasswordPolicy(Vec<crate::domain::PolicyViolation>),
     #[error("a user with this email already exists")]
     EmailTaken,
     #[error("{0}")]
@@ -53,6 +54,15 @@ pub enum FlowError {
     /// Unlinking would leave the account without a way to sign in.
     #[error("cannot remove the only sign-in method")]
     LastSignInMethod,
+    /// `/mfa/enroll` or `/mfa/confirm` when the factor is already on (409).
+    #[error("two-factor authentication is already enabled")]
+    MfaAlreadyEnabled,
+    /// `/mfa/confirm` or `DELETE /mfa` without a factor to act on (400).
+    #[error("two-factor authentication is not set up")]
+    MfaNotEnrolled,
+    /// A wrong, replayed or rate-locked code on `/mfa/confirm` or `DELETE /mfa` (400).
+    #[error("invalid code")]
+    InvalidMfaCode,
     /// Hooks (and so the gates) are still loading: no decision may skip them.
     #[error("hooks are still loading")]
     NotReady,

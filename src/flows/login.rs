@@ -5,6 +5,16 @@ use crate::domain::{
 };
 use crate::store::Announce;
 
+/// How a correct password ends.
+pub enum LoginOutcome {
+    SignedIn(TokenPair, User),
+    /// The account has a second factor: this short-lived, single-use token buys only the
+    /// right to submit a code at `/mfa/verify`.
+    MfaRequired {
+        mfa_token: String,
+    },
+}
+
 pub struct LoginInput {
     /// As typed: login takes any string and only normalises it for lookup.
     pub email: String,
@@ -20,9 +30,8 @@ pub async fn login(
     tenant: &TenantId,
     input: LoginInput,
     ctx: &RequestContext,
-) -> Result<(TokenPair, User), FlowError> {
+) -> Result<LoginOutcome, FlowError> {
     let key = Email::normalise_lookup_key(&input.email);
-    let now = flows.clock.now_millis();
 
     if !could_be_stored(&key) {
         // No such account can exist, and the database would refuse the key (NUL bytes,
@@ -65,19 +74,39 @@ pub async fn login(
         flows.clear_attempts(tenant, &key).await?;
         return Err(FlowError::InvalidCredentials);
     }
-    // Gates decide only about a proven, active account; a deny ends the attempt like a
-    // success would (the reservation is released) but starts no session.
-    let claims = match flows.admit(&user, Grant::Login, ctx).await {
-        Ok(claims) => claims,
-        Err(e) => {
-            flows.clear_attempts(tenant, &key).await?;
-            return Err(e);
-        }
-    };
     if outdated {
         upgrade_hash_later(flows, &user, stored_hash, input.password);
     }
+    if flows.mfa_enabled_for(&user).await? {
+        // The password is proven, so its count is cleared; the codes count on their own key
+        // (see `mfa`), which a correct password never clears.
+        flows.clear_attempts(tenant, &key).await?;
+        let mfa_token = flows.issue_mfa_token(&user).await?;
+        return Ok(LoginOutcome::MfaRequired { mfa_token });
+    }
+    let (pair, user) = finish_sign_in(flows, user, &key, ctx).await?;
+    Ok(LoginOutcome::SignedIn(pair, user))
+}
 
+/// The end of every password sign-in (with or without a second factor): the gates decide
+/// about the proven, active account, then the session starts with `after_login`. A deny ends
+/// the attempt like a success would (the reservation under `key` is released) but starts no
+/// session.
+pub(super) async fn finish_sign_in(
+    flows: &Flows,
+    user: User,
+    key: &str,
+    ctx: &RequestContext,
+) -> Result<(TokenPair, User), FlowError> {
+    let tenant = &user.tenant;
+    let claims = match flows.admit(&user, Grant::Login, ctx).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            flows.clear_attempts(tenant, key).await?;
+            return Err(e);
+        }
+    };
+    let now = flows.clock.now_millis();
     let family = FamilyId::new();
     let auth_time = now / 1000;
     let (refresh, session) = flows.refresh_token(&user, family, auth_time, ctx);
@@ -89,7 +118,7 @@ pub async fn login(
         .start_session(
             tenant,
             session,
-            &key,
+            key,
             Some(Announce::about(&user, event, ctx)),
             now,
         )

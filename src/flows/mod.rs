@@ -7,9 +7,11 @@ mod authenticate;
 mod change_password;
 mod error;
 mod gates;
+mod import;
 mod limits;
 mod login;
 mod logout;
+mod mfa;
 mod monitor;
 mod oauth;
 mod password_reset;
@@ -37,9 +39,14 @@ pub use gates::{
     DEFAULT_DENY_MESSAGE, FAILED_HOOK_CODE, Gate, GateSettings, GateSource, MAX_DENY_MESSAGE_CHARS,
     RESERVED_CLAIMS,
 };
+pub use import::{ImportRecord, ImportReport, ImportSource, ImportTotp, ReportEntry, import_users};
 pub use limits::{count_request, shares_rate_limits};
-pub use login::{LoginInput, login};
+pub use login::{LoginInput, LoginOutcome, login};
 pub use logout::{LogoutInput, logout};
+pub use mfa::{
+    MfaEnrolment, MfaSettings, MfaStatus, mfa_confirm, mfa_disable, mfa_enroll, mfa_status,
+    mfa_verify,
+};
 pub use monitor::{TenantMonitor, render_metrics, tenant_monitor};
 pub use oauth::{
     AuthorizeStart, CallbackInput, oauth_accounts, oauth_authorize, oauth_callback,
@@ -54,7 +61,7 @@ pub use tenants::tenant_exists;
 pub use tokens::TokenPair;
 pub use verify_email::{confirm_email, request_email_verification};
 
-use crate::crypto::{JwtKeys, PasswordHasher, Verification};
+use crate::crypto::{JwtKeys, PasswordHasher, SecretBox, Verification};
 use crate::domain::{Password, PasswordPolicy, ProfileSchema, UnixMillis};
 use crate::store::{EmailLimit, LockoutPolicy, Store};
 
@@ -106,6 +113,7 @@ pub struct FlowSettings {
     pub password_policy: PasswordPolicy,
     pub profile_schema: ProfileSchema,
     pub gates: GateSettings,
+    pub mfa: MfaSettings,
 }
 
 /// Everything a flow needs. Built once at start and shared.
@@ -127,6 +135,8 @@ pub struct Flows {
     gates: gates::Gates,
     /// Every tenant's OAuth providers.
     oauth: Arc<crate::oauth::OauthDirectory>,
+    /// Seals TOTP secrets at rest (a key derived from `secret_key`).
+    sealer: Arc<SecretBox>,
     /// The server's counters (`/metrics`): the HTTP layer, the hooks and the dispatcher count
     /// into this one too.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -140,6 +150,7 @@ impl Flows {
         clock: Clock,
         settings: FlowSettings,
         oauth: crate::oauth::OauthDirectory,
+        sealer: SecretBox,
     ) -> Self {
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         Self {
@@ -153,6 +164,7 @@ impl Flows {
             reset_jobs: Arc::new(Semaphore::new(RESET_JOBS as usize)),
             password_checks: Arc::default(),
             oauth: Arc::new(oauth),
+            sealer: Arc::new(sealer),
             metrics: Arc::default(),
         }
     }

@@ -84,7 +84,7 @@ impl ResetJob {
                 TokenPurpose::PasswordReset,
                 &token.digest,
                 now + self.ttl_millis,
-                Announce::about(&user, event, &self.ctx),
+                Some(Announce::about(&user, event, &self.ctx)),
                 now,
             )
             .await?;
@@ -115,14 +115,14 @@ pub async fn confirm_password_reset(
     let Some(owner) = owner.and_then(|id| UserId::parse(&id)) else {
         return Err(FlowError::InvalidCredentials);
     };
-    flows
-        .settings
-        .password_policy
-        .check(&new_password)
-        .map_err(FlowError::PasswordPolicy)?;
     let Some(user) = flows.store.find_user(tenant, &owner).await? else {
         return Err(FlowError::InvalidCredentials);
     };
+    flows
+        .settings
+        .password_policy
+        .check(&new_password, Some(&user.email))
+        .map_err(FlowError::PasswordPolicy)?;
     flows
         .ask_gates(
             tenant,

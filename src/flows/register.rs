@@ -31,7 +31,7 @@ pub async fn register(
     flows
         .settings
         .password_policy
-        .check(&input.password)
+        .check(&input.password, Some(input.email.as_str()))
         .map_err(FlowError::PasswordPolicy)?;
     let email = input.email.as_str().to_owned();
     let verdict = flows
@@ -102,7 +102,7 @@ pub async fn create_superuser(
     flows
         .settings
         .password_policy
-        .check(&password)
+        .check(&password, Some(email.as_str()))
         .map_err(FlowError::PasswordPolicy)?;
     let hashed = flows.hash_password(password).await?;
     let new = NewUser {

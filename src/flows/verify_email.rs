@@ -43,7 +43,7 @@ pub async fn request_email_verification(
             TokenPurpose::VerifyEmail,
             &token.digest,
             now + flows.settings.email_verify_ttl_millis,
-            Announce::about(user, event, ctx),
+            Some(Announce::about(user, event, ctx)),
             now,
         )
         .await?;

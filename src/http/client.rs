@@ -13,7 +13,13 @@ use crate::domain::RequestContext;
 
 pub struct Client {
     pub ip: IpAddr,
+    /// The `Authorization: Bearer` token, or else the tenant's access cookie (`cookies`).
     pub bearer: Option<String>,
+    /// The refresh cookie, where the tenant uses cookies and the request passed the CSRF check.
+    pub refresh_cookie: Option<String>,
+    /// Session cookies came on a state-changing request without a valid CSRF token, and were
+    /// ignored.
+    pub csrf_failed: bool,
     pub context: RequestContext,
 }
 
@@ -52,9 +58,12 @@ where
             .filter(|v| v.len() <= 128)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let cookies = super::cookies::credentials(&app, parts);
         Ok(Client {
             ip,
-            bearer: bearer_token(&parts.headers),
+            bearer: bearer_token(&parts.headers).or(cookies.access),
+            refresh_cookie: cookies.refresh,
+            csrf_failed: cookies.csrf_failed,
             context: RequestContext {
                 request_id,
                 client_ip: Some(ip.to_string()),

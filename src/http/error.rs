@@ -40,6 +40,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Hooks are still loading (just after start): hook management answers 503 until then.
     NotReady,
+    /// Session cookies on a state-changing request without a matching `X-CSRF-Token`.
+    CsrfFailed,
 }
 
 impl From<FlowError> for ApiError {
@@ -103,6 +105,11 @@ impl IntoResponse for ApiError {
                 response
             }
             ApiError::RouteNotFound => body(S::NOT_FOUND, "Not Found", "not_found"),
+            ApiError::CsrfFailed => body(
+                S::FORBIDDEN,
+                "CSRF token missing or invalid: send the hookauth_csrf cookie's value in X-CSRF-Token",
+                "csrf_failed",
+            ),
             ApiError::NotReady => {
                 let mut response = body(
                     S::SERVICE_UNAVAILABLE,
@@ -173,8 +180,17 @@ fn flow_response(error: FlowError) -> Response {
             "Re-authentication required",
             "reauthentication_required",
         ),
-        FlowError::PasswordPolicy(message) => {
-            body(S::UNPROCESSABLE_ENTITY, message, "password_policy")
+        FlowError::PasswordPolicy(violations) => {
+            let rules: Vec<Value> = violations
+                .iter()
+                .map(|v| json!({ "code": v.code, "message": v.message }))
+                .collect();
+            let body = json!({
+                "detail": crate::domain::describe_violations(&violations),
+                "code": "password_policy",
+                "violations": rules,
+            });
+            (S::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
         }
         FlowError::EmailTaken => body(
             S::CONFLICT,
@@ -229,6 +245,17 @@ fn flow_response(error: FlowError) -> Response {
             "Cannot remove your only sign-in method. Set a password first.",
             "last_sign_in_method",
         ),
+        FlowError::MfaAlreadyEnabled => body(
+            S::CONFLICT,
+            "Two-factor authentication is already enabled",
+            "mfa_already_enabled",
+        ),
+        FlowError::MfaNotEnrolled => body(
+            S::BAD_REQUEST,
+            "Two-factor authentication is not set up; start enrolment first",
+            "mfa_not_enrolled",
+        ),
+        FlowError::InvalidMfaCode => body(S::BAD_REQUEST, "Invalid code", "invalid_mfa_code"),
         FlowError::NotReady => ApiError::NotReady.into_response(),
         FlowError::Store(_) | FlowError::Internal(_) => {
             tracing::error!(error = %error, "request failed");

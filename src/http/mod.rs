@@ -4,6 +4,7 @@
 mod body;
 mod client;
 mod console;
+mod cookies;
 mod error;
 mod extract;
 mod metrics;
@@ -21,6 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 pub use client::ProxyPolicy;
+pub use cookies::CookiePolicy;
 pub use error::ApiError;
 pub use rate_limit::RateLimiter;
 pub use routes::health::Readiness;
@@ -46,6 +48,8 @@ pub struct AppState {
     tenants: Arc<TenantCache>,
     /// Reads `/metrics` on the main address.
     operator_token: Option<Arc<crate::config::Secret>>,
+    /// Which tenants carry sessions in cookies, and the CSRF key.
+    cookies: Arc<CookiePolicy>,
 }
 
 impl AppState {
@@ -65,7 +69,14 @@ impl AppState {
             max_component_bytes,
             tenants: Arc::new(TenantCache::default()),
             operator_token: None,
+            cookies: Arc::default(),
         }
+    }
+
+    /// The cookie transport's settings (off for every tenant until called).
+    pub fn with_cookies(mut self, cookies: CookiePolicy) -> Self {
+        self.cookies = Arc::new(cookies);
+        self
     }
 
     /// The operator's token, which may read `/metrics`.
@@ -86,6 +97,9 @@ impl AppState {
     }
 
     async fn session(&self, tenant: &TenantId, client: &Client) -> Result<Session, ApiError> {
+        if client.bearer.is_none() && client.csrf_failed {
+            return Err(ApiError::CsrfFailed);
+        }
         Ok(flows::authenticate(&self.flows, tenant, client.bearer.as_deref()).await?)
     }
 
@@ -117,6 +131,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(cookies::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

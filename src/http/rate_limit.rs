@@ -19,6 +19,8 @@ pub enum Bucket {
     Reauth,
     VerifyEmail,
     PasswordReset,
+    /// Second-factor codes (`/mfa/verify`, `/mfa/confirm`): six digits are a small space.
+    Mfa,
 }
 
 pub struct RateLimiter {
@@ -71,6 +73,7 @@ impl RateLimiter {
             Bucket::Reauth => l.reauth,
             Bucket::VerifyEmail => l.verify_email,
             Bucket::PasswordReset => l.password_reset,
+            Bucket::Mfa => l.mfa,
         }
     }
 
@@ -140,6 +143,7 @@ impl Bucket {
             Bucket::Reauth => "reauth",
             Bucket::VerifyEmail => "verify_email",
             Bucket::PasswordReset => "password_reset",
+            Bucket::Mfa => "mfa",
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::domain::{TenantId, UnixMillis, User, UserId};
 pub enum TokenPurpose {
     VerifyEmail,
     PasswordReset,
+    /// Between a correct password and the second factor (`/mfa/verify`).
+    MfaPending,
 }
 
 impl TokenPurpose {
@@ -18,6 +20,7 @@ impl TokenPurpose {
         match self {
             TokenPurpose::VerifyEmail => "verify_email",
             TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::MfaPending => "mfa_pending",
         }
     }
 }
@@ -48,7 +51,7 @@ impl Store {
         purpose: TokenPurpose,
         digest: &str,
         expires_at: UnixMillis,
-        announce: Announce<'_>,
+        announce: Option<Announce<'_>>,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
@@ -64,7 +67,29 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        self.commit_announcing(tx, Some(announce), now).await
+        self.commit_announcing(tx, announce, now).await
+    }
+
+    /// Burns a live token of `purpose` and answers its user; `None` when it is unknown,
+    /// expired, used or of another purpose (of two requests at once, one wins).
+    pub async fn consume_one_time_token(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: UnixMillis,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 \
+             AND purpose = $4 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
+        )
+        .bind(now)
+        .bind(digest)
+        .bind(tenant.as_str())
+        .bind(purpose.as_str())
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(id,)| id))
     }
 
     /// Whether a token could be consumed now; lets a flow refuse a bad token before doing

@@ -42,8 +42,8 @@ impl hookauth::hooks::host::Host for HookState {
     }
 }
 
-/// The domain kind a WIT kind is delivered as. Kinds the server does not emit yet (MFA) have
-/// none: a hook may subscribe to them, and simply never sees one.
+/// The domain kind a WIT kind is delivered as (every WIT kind has one since MFA landed; the
+/// `Option` stays for kinds a later WIT may add before the server emits them).
 pub fn domain_kind(kind: WitEventKind) -> Option<EventKind> {
     Some(match kind {
         WitEventKind::AfterRegister => EventKind::AfterRegister,
@@ -58,7 +58,8 @@ pub fn domain_kind(kind: WitEventKind) -> Option<EventKind> {
         WitEventKind::AfterOauthRegister => EventKind::AfterOauthRegister,
         WitEventKind::AfterOauthLink => EventKind::AfterOauthLink,
         WitEventKind::AfterOauthUnlink => EventKind::AfterOauthUnlink,
-        WitEventKind::AfterMfaEnabled | WitEventKind::AfterMfaDisabled => return None,
+        WitEventKind::AfterMfaEnabled => EventKind::AfterMfaEnabled,
+        WitEventKind::AfterMfaDisabled => EventKind::AfterMfaDisabled,
     })
 }
 
@@ -131,6 +132,8 @@ pub fn wit_event(event: &Event) -> WitEvent {
                 provider: provider.clone(),
             })
         }
+        EventPayload::AfterMfaEnabled { user: u } => Payload::AfterMfaEnabled(user(u)),
+        EventPayload::AfterMfaDisabled { user: u } => Payload::AfterMfaDisabled(user(u)),
     };
     WitEvent {
         tenant: event.tenant.as_str().to_owned(),
@@ -164,6 +167,8 @@ mod tests {
             WitEventKind::AfterOauthRegister,
             WitEventKind::AfterOauthLink,
             WitEventKind::AfterOauthUnlink,
+            WitEventKind::AfterMfaEnabled,
+            WitEventKind::AfterMfaDisabled,
         ];
         let mapped: Vec<_> = all.into_iter().filter_map(domain_kind).collect();
         assert_eq!(mapped, EventKind::ALL);

@@ -28,6 +28,20 @@ pub struct ErrorBody {
     /// Only with `code = denied_by_hook`: the gate's own code, when it gave one.
     #[schema(required = false)]
     pub hook_code: String,
+    /// Only with `code = password_policy`: every rule the password breaks.
+    #[schema(required = false)]
+    pub violations: Vec<PolicyViolation>,
+}
+
+/// One password rule a new password breaks.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyViolation {
+    /// `password_too_short`, `password_too_long`, `password_needs_lowercase`,
+    /// `password_needs_uppercase`, `password_needs_digit`, `password_needs_symbol`,
+    /// `password_contains_email`, `password_too_common`.
+    pub code: String,
+    pub message: String,
 }
 
 /// A message, or (`validation_error`) every problem found in the request, pydantic-style.
@@ -86,7 +100,8 @@ pub struct UserOut {
 #[serde(deny_unknown_fields)]
 pub struct TokenPair {
     pub access_token: String,
-    pub refresh_token: String,
+    /// `null` when the tenant's cookie transport carries it (`[cookies]`).
+    pub refresh_token: Option<String>,
     pub token_type: TokenType,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -103,7 +118,8 @@ pub enum TokenType {
 #[serde(deny_unknown_fields)]
 pub struct LoginResponse {
     pub access_token: String,
-    pub refresh_token: String,
+    /// `null` when the tenant's cookie transport carries it (`[cookies]`).
+    pub refresh_token: Option<String>,
     pub token_type: TokenType,
     pub expires_in: i64,
     pub user: UserOut,
@@ -521,4 +537,41 @@ pub struct ReadinessChecks {
     pub database: bool,
     pub migrations: bool,
     pub hooks: bool,
+}
+
+/// `/login`'s answer for an account with a second factor (202).
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequired {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// Short-lived and single-use: buys only the right to submit a code at `/mfa/verify`.
+    pub mfa_token: String,
+}
+
+/// `POST /mfa/enroll`: optional; without a password the session must be recent.
+#[derive(ToSchema, Deserialize)]
+pub struct MfaEnrollRequest {
+    pub current_password: Option<String>,
+}
+
+/// A TOTP code (six digits) or a recovery code.
+#[derive(ToSchema, Deserialize)]
+pub struct MfaCodeRequest {
+    #[schema(min_length = 1, max_length = 64)]
+    pub code: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+pub struct MfaVerifyRequest {
+    pub mfa_token: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub code: String,
+}
+
+/// Shown once: each works instead of a code, one time.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
 }

@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 use super::super::AppState;
 use super::super::body::JsonBody;
 use super::super::client::Client;
+use super::super::cookies::SessionCookies;
 use super::super::error::{ApiError, FieldProblem};
 use super::super::extract::Tenant;
 use super::super::openapi::{responses as r, schemas as s};
 use super::super::rate_limit::Bucket;
-use crate::flows::{self, LoginInput, LogoutInput, RegisterInput, RegisterOutcome};
+use crate::flows::{self, LoginInput, LoginOutcome, LogoutInput, RegisterInput, RegisterOutcome};
 
 #[utoipa::path(
     post,
@@ -84,9 +85,13 @@ pub async fn register(
     path = "/api/v1/auth/login",
     operation_id = "login",
     tag = "auth",
+    description = "Signs in with a password. An account with a second factor gets 202 and an \
+        `mfa_token` instead, to exchange at `/mfa/verify` with a code. With the cookie transport \
+        on for the tenant, the tokens also arrive as HttpOnly cookies.",
     request_body(content = s::LoginRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Signed in", body = s::LoginResponse),
+        (status = 202, description = "Password correct; a second factor is needed", body = s::MfaRequired),
         (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 408, response = r::RequestTimeout),
@@ -100,21 +105,29 @@ pub async fn login(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     client: Client,
+    cookies: SessionCookies,
     body: JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut fields = body.fields(true);
     let email = fields.string("email");
     let password = fields.password("password");
     let (email, password) = fields.complete((email, password))?;
     app.limit(Bucket::Login, &client).await?;
-    let (pair, user) = flows::login(
+    match flows::login(
         &app.flows,
         &tenant,
         LoginInput { email, password },
         &client.context,
     )
-    .await?;
-    Ok(Json(login_response(pair, &user)))
+    .await?
+    {
+        LoginOutcome::SignedIn(pair, user) => Ok(cookies.signed_in(login_response(pair, &user))),
+        LoginOutcome::MfaRequired { mfa_token } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "mfa_required": true, "mfa_token": mfa_token })),
+        )
+            .into_response()),
+    }
 }
 
 /// What a sign-in answers, password or OAuth (the model's `LoginResponse`): the token pair and
@@ -148,14 +161,21 @@ pub async fn refresh(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     client: Client,
+    cookies: SessionCookies,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let mut fields = body.fields(false);
     let token = fields.optional_string("refresh_token");
     fields.finish()?;
+    // The body's token first (as the model), else the refresh cookie.
+    let token = token.or(client.refresh_cookie.clone());
+    if token.is_none() && client.csrf_failed {
+        return Err(ApiError::CsrfFailed);
+    }
     app.limit(Bucket::Refresh, &client).await?;
     let pair = flows::refresh(&app.flows, &tenant, token.as_deref(), &client.context).await?;
-    Ok(Json(pair).into_response())
+    let body = serde_json::to_value(pair).expect("token pair serialises");
+    Ok(cookies.signed_in(body))
 }
 
 #[utoipa::path(
@@ -179,15 +199,20 @@ pub async fn logout(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     client: Client,
+    cookies: SessionCookies,
     body: JsonBody,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let mut fields = body.fields(false);
     let refresh_token = fields.optional_string("refresh_token");
     fields.finish()?;
+    let refresh_token = refresh_token.or(client.refresh_cookie.clone());
+    if client.bearer.is_none() && refresh_token.is_none() && client.csrf_failed {
+        return Err(ApiError::CsrfFailed);
+    }
     let input = LogoutInput {
         bearer: client.bearer.as_deref(),
         refresh_token: refresh_token.as_deref(),
     };
     flows::logout(&app.flows, &tenant, input, &client.context).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(cookies.signed_out(StatusCode::NO_CONTENT))
 }

@@ -6,6 +6,7 @@ pub(super) mod email;
 pub mod health;
 pub(super) mod hooks;
 pub(super) mod me;
+pub(super) mod mfa;
 pub(super) mod monitor;
 pub(super) mod oauth;
 pub(super) mod oauth_providers;
@@ -32,6 +33,10 @@ pub fn auth_routes() -> Router<AppState> {
             get(me::show).patch(me::update).delete(me::delete_account),
         )
         .route("/me/verified", get(me::show_verified))
+        .route("/mfa", get(mfa::status).delete(mfa::disable))
+        .route("/mfa/enroll", post(mfa::enroll))
+        .route("/mfa/confirm", post(mfa::confirm))
+        .route("/mfa/verify", post(mfa::verify))
         .route("/change-password", post(me::change_password))
         .route("/verify-email/request", post(email::request_verification))
         .route("/verify-email/confirm", post(email::confirm_verification))

@@ -122,8 +122,9 @@ pub async fn callback(
     Tenant(tenant): Tenant,
     params: PathParams,
     client: Client,
+    cookies: super::super::cookies::SessionCookies,
     body: JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let input = callback_input(body)?;
     app.limit(Bucket::Login, &client).await?;
     let (pair, user) = flows::oauth_callback(
@@ -134,7 +135,7 @@ pub async fn callback(
         &client.context,
     )
     .await?;
-    Ok(Json(super::account::login_response(pair, &user)))
+    Ok(cookies.signed_in(super::account::login_response(pair, &user)))
 }
 
 #[utoipa::path(
