@@ -229,7 +229,7 @@ async fn register_many(flows: &Arc<Flows>, tenant: &TenantId, prefix: &str, n: u
 async fn register_one(flows: &Flows, tenant: &TenantId, email: &str) {
     let input = RegisterInput {
         email: Email::parse(email).unwrap(),
-        password: Password::new("bench-password-123".into()),
+        password: Password::new("load-test-secret-123".into()),
         profile: Profile::new(),
     };
     let ctx = RequestContext::default();
@@ -427,7 +427,7 @@ async fn flows_latency(label: &str) {
     let mut register = Vec::new();
     let mut login = Vec::new();
     for i in 0..150 {
-        let body = serde_json::json!({"email": format!("f{i}@example.com"), "password": "bench-password-123"});
+        let body = serde_json::json!({"email": format!("f{i}@example.com"), "password": "load-test-secret-123"});
         let t = Instant::now();
         let r = http
             .post(format!("{base}/register"))

@@ -14,7 +14,7 @@ fn verify(c: &mut Criterion) {
         ("peer_m65536_t3_p4", 65_536, 3, 4),
     ] {
         let hasher = PasswordHasher::new(m, t, p).unwrap();
-        let password = Password::new("bench-password-123".into());
+        let password = Password::new("load-test-secret-123".into());
         let hash = hasher.hash(&password);
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -33,7 +33,7 @@ if [ -z "$BIN" ]; then
 fi
 export HOOKAUTH_RATE_LIMIT__ENABLED=false HOOKAUTH_LOG=warn
 export HOOKAUTH_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
-export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=bench-password-123
+export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=load-test-secret-123
 BASE="http://127.0.0.1:$PORT"
 BODY="{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\"}"
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }

@@ -16,7 +16,7 @@ bash "$ROOT/scripts/example-hooks" "$ROOT/target/bench-load/example-hooks" >/dev
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
 export HOOKAUTH_RATE_LIMIT__ENABLED=false HOOKAUTH_LOG=warn
 export HOOKAUTH_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
-export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=bench-password-123
+export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=load-test-secret-123
 BASE="http://127.0.0.1:$PORT"
 
 for hooks in 0 5; do

@@ -6,5 +6,5 @@ local run = tostring(os.time())
 function request()
   n = n + 1
   return wrk.format("POST", prefix .. "/register", {["Content-Type"] = "application/json"},
-    string.format('{"email":"u%s-%d@example.com","password":"bench-password-123"}', run, n))
+    string.format('{"email":"u%s-%d@example.com","password":"load-test-secret-123"}', run, n))
 end

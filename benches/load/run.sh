@@ -38,7 +38,7 @@ export HOOKAUTH_PASSWORD__ARGON2_ITERATIONS=3
 export HOOKAUTH_PASSWORD__ARGON2_PARALLELISM=4
 export HOOKAUTH_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
 export HOOKAUTH_LOG=warn
-export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=bench-password-123
+export API_PREFIX=/api/v1/auth BENCH_EMAIL=bench@example.com BENCH_PASSWORD=load-test-secret-123
 BASE="http://127.0.0.1:$PORT"
 
 # BENCH_BIN: a prebuilt binary (e.g. an older build, for a same-session comparison).

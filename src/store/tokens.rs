@@ -78,18 +78,9 @@ impl Store {
         digest: &str,
         purpose: TokenPurpose,
         now: UnixMillis,
-    ) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 \
-             AND purpose = $4 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
-        )
-        .bind(now)
-        .bind(digest)
-        .bind(tenant.as_str())
-        .bind(purpose.as_str())
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row.map(|(id,)| id))
+    ) -> StoreResult<Option<UserId>> {
+        let mut conn = self.writer.acquire().await?;
+        burn(&mut conn, tenant, digest, purpose, now).await
     }
 
     /// Whether a token could be consumed now; lets a flow refuse a bad token before doing
@@ -210,21 +201,32 @@ impl Store {
         purpose: TokenPurpose,
         now: UnixMillis,
     ) -> StoreResult<Option<User>> {
-        let used: Option<(String,)> = sqlx::query_as(
-            "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 \
-             AND purpose = $4 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
-        )
-        .bind(now)
-        .bind(digest)
-        .bind(tenant.as_str())
-        .bind(purpose.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(user_id) = used.and_then(|(id,)| UserId::parse(&id)) else {
+        let Some(user_id) = burn(conn, tenant, digest, purpose, now).await? else {
             return Ok(None);
         };
         find_user_in(conn, &self.profile_schema, tenant, &user_id).await
     }
+}
+
+/// Marks a live token used, in one statement; its user, or `None` if it was not live.
+async fn burn(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    digest: &str,
+    purpose: TokenPurpose,
+    now: UnixMillis,
+) -> StoreResult<Option<UserId>> {
+    let used: Option<(String,)> = sqlx::query_as(
+        "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 \
+         AND purpose = $4 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
+    )
+    .bind(now)
+    .bind(digest)
+    .bind(tenant.as_str())
+    .bind(purpose.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(used.and_then(|(id,)| UserId::parse(&id)))
 }
 
 async fn set_password_in(

@@ -124,7 +124,7 @@ async fn password_reset_sets_a_new_password_and_ends_sessions(backend: Backend) 
     let (status, body) = app
         .post(
             "/password-reset/confirm",
-            json!({"token": token, "new_password": "after-reset-pass"}),
+            json!({"token": token, "new_password": "brand-new-secret-1"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -136,7 +136,7 @@ async fn password_reset_sets_a_new_password_and_ends_sessions(backend: Backend) 
     let (status, _) = app
         .post(
             "/login",
-            json!({"email": "reset@example.com", "password": "after-reset-pass"}),
+            json!({"email": "reset@example.com", "password": "brand-new-secret-1"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
