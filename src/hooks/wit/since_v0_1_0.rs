@@ -173,4 +173,47 @@ mod tests {
         let mapped: Vec<_> = all.into_iter().filter_map(domain_kind).collect();
         assert_eq!(mapped, EventKind::ALL);
     }
+
+    #[test]
+    fn mfa_events_reach_hooks_with_their_user() {
+        let snapshot = crate::domain::UserSnapshot {
+            id: "0190d1c4-0000-7000-8000-000000000001".into(),
+            email: "ann@example.com".into(),
+            is_active: true,
+            is_verified: true,
+            is_superuser: false,
+            roles: vec!["editor".into()],
+            profile: Default::default(),
+        };
+        for (payload, enabled) in [
+            (
+                EventPayload::AfterMfaEnabled {
+                    user: snapshot.clone(),
+                },
+                true,
+            ),
+            (
+                EventPayload::AfterMfaDisabled {
+                    user: snapshot.clone(),
+                },
+                false,
+            ),
+        ] {
+            let event = Event {
+                id: "ev-1".into(),
+                seq: 1,
+                tenant: crate::domain::TenantId::default_tenant(),
+                occurred_at: 1_000,
+                context: Default::default(),
+                payload,
+            };
+            match (wit_event(&event).payload, enabled) {
+                (Payload::AfterMfaEnabled(u), true) | (Payload::AfterMfaDisabled(u), false) => {
+                    assert_eq!(u.email, "ann@example.com");
+                    assert_eq!(u.roles, ["editor"]);
+                }
+                (other, _) => panic!("wrong payload: {other:?}"),
+            }
+        }
+    }
 }
