@@ -181,7 +181,6 @@ pub async fn import_users(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn store_batch(
     flows: &Flows,
     tenant: &TenantId,
