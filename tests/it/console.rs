@@ -12,7 +12,7 @@ use hookauth::domain::TenantId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Options, PASSWORD, TestApp};
+use crate::helpers::{Backend, Options, PASSWORD, TestApp, totp};
 use crate::tenant_hooks::support::{OPERATOR, call, create_tenant, deploy, register, superuser};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -285,12 +285,27 @@ async fn the_console_signs_in_shows_hooks_replays_a_failure_and_charts_live() {
     })
     .await;
 
-    // A tenant admin sees only their tenant.
-    superuser(&app, "acme", "acme-admin@example.com").await;
+    // A tenant admin, with two-factor sign-in on, sees only their tenant.
+    let admin = superuser(&app, "acme", "acme-admin@example.com").await;
+    let secret = enrol_totp(&app, &admin).await;
     click(&browser, "#signout").await;
     type_into(&browser, "#tenant-name", "acme").await;
     type_into(&browser, "#admin-email", "acme-admin@example.com").await;
     type_into(&browser, "#admin-password", PASSWORD).await;
+    click(&browser, "#signin-admin").await;
+    until("the code field after the password", async || {
+        let field = browser.find(Locator::Css("#admin-mfa")).await.ok()?;
+        field.is_displayed().await.ok()?.then_some(())
+    })
+    .await;
+    // The enrolment used this step's code: the next one signs in.
+    app.shift_clock(30_000);
+    type_into(
+        &browser,
+        "#admin-mfa-code",
+        &totp(&secret, app.server_now_secs()),
+    )
+    .await;
     click(&browser, "#signin-admin").await;
     until("the admin's tenant", async || {
         browser
@@ -378,4 +393,29 @@ async fn the_console_is_served_with_a_policy_that_runs_only_its_own_files() {
         assert!(!script.contains(sink), "console.js uses {sink}");
     }
     app.stop().await;
+}
+
+/// Turns on TOTP for the user of `token` (through the API); answers the secret.
+async fn enrol_totp(app: &TestApp, token: &str) -> String {
+    let prefix = format!("http://{}/t/acme/api/v1/auth", app.addr);
+    let (status, body) = crate::helpers::send(
+        app.http(),
+        Method::POST,
+        format!("{prefix}/mfa/enroll"),
+        Some(token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    let (status, body) = crate::helpers::send(
+        app.http(),
+        Method::POST,
+        format!("{prefix}/mfa/confirm"),
+        Some(token),
+        Some(json!({"code": totp(&secret, app.server_now_secs())})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    secret
 }

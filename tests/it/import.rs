@@ -12,11 +12,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Options, TestApp, record_skip};
+use crate::helpers::{Backend, Options, TestApp, record_skip, totp};
 use crate::on_both_backends;
 use crate::process::hookauth;
 use hookauth::domain::TenantId;
@@ -71,26 +70,6 @@ fn run_import(app: &TestApp, dir: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("a JSON report")
-}
-
-fn totp(secret: &str, unix_secs: i64) -> String {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut count, mut key) = (0u64, 0, Vec::new());
-    for c in secret.chars() {
-        bits = (bits << 5) | ALPHABET.find(c).unwrap() as u64;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            key.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
-    mac.update(&((unix_secs / 30) as u64).to_be_bytes());
-    let d = mac.finalize().into_bytes();
-    let o = (d[19] & 0x0f) as usize;
-    let n = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]);
-    format!("{:06}", n % 1_000_000)
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Value) {
@@ -285,15 +264,10 @@ async fn a_fullauth_database_signs_in_here_with_its_passwords(backend: Backend) 
     let mfa_token = body["mfa_token"].as_str().unwrap();
     // The step fastapi-fullauth last accepted stays used; take a later one.
     app.shift_clock(60_000);
-    let now = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64)
-        + 60;
     let (status, body) = app
         .post(
             "/mfa/verify",
-            json!({"mfa_token": mfa_token, "code": totp(secret, now)}),
+            json!({"mfa_token": mfa_token, "code": totp(secret, app.server_now_secs())}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

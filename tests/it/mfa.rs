@@ -2,12 +2,10 @@
 //! code, replays and lockout, disable. Codes are computed here from the secret the server hands
 //! out (RFC 6238 written out below), never by the server's own TOTP code.
 
-use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sha1::Sha1;
 
-use crate::helpers::{Backend, Options, PASSWORD, TestApp, assert_unauthorized};
+use crate::helpers::{Backend, Options, PASSWORD, TestApp, assert_unauthorized, totp};
 use crate::on_both_backends;
 use hookauth::domain::EventKind;
 
@@ -18,57 +16,9 @@ on_both_backends!(
     code_attempts_are_rate_limited,
 );
 
-/// RFC 4648 base32 (upper or lower case, no padding needed).
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.trim_end_matches('=').chars() {
-        let value = ALPHABET
-            .find(c.to_ascii_uppercase())
-            .expect("base32 character") as u64;
-        bits = (bits << 5) | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    out
-}
-
-/// RFC 6238 with SHA-1, 30-second steps, 6 digits.
-fn totp(secret: &str, unix_secs: i64) -> String {
-    let counter = (unix_secs / 30) as u64;
-    let mut mac = Hmac::<Sha1>::new_from_slice(&base32_decode(secret)).unwrap();
-    mac.update(&counter.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = (digest[19] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    format!("{:06}", binary % 1_000_000)
-}
-
-/// The server's "now" in seconds (the test clock may be shifted).
-fn server_now(app: &TestApp) -> i64 {
-    let offset = app.clock_offset.load(std::sync::atomic::Ordering::Relaxed);
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + offset)
-        / 1000
-}
-
 /// A code for the server's current step.
 fn code(app: &TestApp, secret: &str) -> String {
-    totp(secret, server_now(app))
+    totp(secret, app.server_now_secs())
 }
 
 async fn call(

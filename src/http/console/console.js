@@ -233,6 +233,7 @@
     $('whoami').textContent = '';
     $('operator-token').value = '';
     $('admin-password').value = '';
+    resetMfaStep();
     if (reason) showMessage(reason, 'error', 'session');
     else clearMessage();
   }
@@ -258,30 +259,56 @@
     }
   }
 
+  /** The mfa_token of a password step waiting for its code (kept in memory only). */
+  let pendingMfa = null;
+
+  function resetMfaStep() {
+    pendingMfa = null;
+    $('admin-mfa').hidden = true;
+    $('admin-mfa-code').value = '';
+  }
+
   async function signInAdmin(event) {
     event.preventDefault();
     const tenant = $('tenant-name').value.trim().toLowerCase();
     const email = $('admin-email').value.trim();
     const password = $('admin-password').value;
-    if (!email || !password) return showMessage('Enter the email and password.');
+    const code = $('admin-mfa-code').value.trim();
+    if (!pendingMfa && (!email || !password)) return showMessage('Enter the email and password.');
+    if (pendingMfa && !code) return showMessage('Enter the code from your authenticator app.');
     const button = $('signin-admin');
     button.disabled = true;
     try {
-      const res = await api('POST', authPrefix(tenant) + '/login', {
-        token: null,
-        json: { email, password },
-        signingIn: true,
-      });
+      // The second step of an account with two-factor sign-in: the code for the token pair.
+      const res = pendingMfa
+        ? await api('POST', authPrefix(pendingMfa.tenant) + '/mfa/verify', {
+            token: null,
+            json: { mfa_token: pendingMfa.token, code },
+            signingIn: true,
+          })
+        : await api('POST', authPrefix(tenant) + '/login', {
+            token: null,
+            json: { email, password },
+            signingIn: true,
+          });
       if (res.status === 202) {
-        showMessage('This account needs MFA; sign in with the API.');
+        const mfaToken = res.data && typeof res.data.mfa_token === 'string' ? res.data.mfa_token : '';
+        if (!mfaToken) return showMessage('The server asked for a code without an mfa_token.');
+        pendingMfa = { token: mfaToken, tenant };
+        $('admin-password').value = '';
+        $('admin-mfa').hidden = false;
+        $('admin-mfa-code').focus();
+        showMessage('Password accepted. Enter the code from your authenticator app.', 'ok');
         return;
       }
+      const signedInTenant = pendingMfa ? pendingMfa.tenant : tenant;
+      resetMfaStep();
       const token = res.data && typeof res.data.access_token === 'string' ? res.data.access_token : '';
       if (!token) {
         showMessage('The server answered without an access token.');
         return;
       }
-      const name = isDefault(tenant) ? DEFAULT_TENANT : tenant;
+      const name = isDefault(signedInTenant) ? DEFAULT_TENANT : signedInTenant;
       saveSession({ kind: 'admin', token, tenant: name });
       $('admin-password').value = '';
       clearMessage();
