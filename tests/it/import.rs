@@ -273,6 +273,30 @@ async fn a_fullauth_database_signs_in_here_with_its_passwords(backend: Backend) 
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"]["display_name"], "Alice A.");
 
+    // gina's hash was unusable: she gets in after a password reset, like any user.
+    let (status, _) = app
+        .post("/password-reset/request", json!({"email": "gina@example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let reset = match app
+        .recorder
+        .wait_for_kind(hookauth::domain::EventKind::SendPasswordResetEmail, 1)
+        .await
+        .payload
+    {
+        hookauth::domain::EventPayload::SendPasswordResetEmail { token, .. } => token,
+        other => panic!("{other:?}"),
+    };
+    let (status, body) = app
+        .post(
+            "/password-reset/confirm",
+            json!({"token": reset, "new_password": "Fresh-Start-2031!"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = login(&app, "gina@example.com", "Fresh-Start-2031!").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // Re-running changes nothing: everyone is reported as already there.
     let again = run_import(&app, dir.path(), &["fullauth", "--from", &import_url]);
     assert_eq!(again["imported"], 0, "{again}");
