@@ -275,7 +275,10 @@ async fn a_fullauth_database_signs_in_here_with_its_passwords(backend: Backend) 
 
     // gina's hash was unusable: she gets in after a password reset, like any user.
     let (status, _) = app
-        .post("/password-reset/request", json!({"email": "gina@example.com"}))
+        .post(
+            "/password-reset/request",
+            json!({"email": "gina@example.com"}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let reset = match app
