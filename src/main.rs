@@ -48,15 +48,36 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 /// Logs to stderr, filtered by `HOOKAUTH_LOG`, as text or one JSON object per line.
+///
+/// The filter is a list of `level` and `target=level` (`info,sqlx=warn,hookauth=debug`):
+/// tracing-subscriber's `Targets`, which needs no regex engine in the build (its `EnvFilter`
+/// brought one for span and field directives nobody here used).
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKAUTH_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    const DEFAULT: &str = "info,sqlx=warn";
+    let mut refused = None;
+    let filter = match std::env::var("HOOKAUTH_LOG") {
+        Ok(spec) => spec.parse().unwrap_or_else(|e| {
+            refused = Some((spec, e));
+            DEFAULT.parse().expect("the default filter parses")
+        }),
+        Err(_) => DEFAULT
+            .parse::<tracing_subscriber::filter::Targets>()
+            .expect("parses"),
+    };
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(filter)
+            .init(),
+        LogFormat::Json => builder.json().finish().with(filter).init(),
+    }
+    if let Some((spec, error)) = refused {
+        tracing::warn!(HOOKAUTH_LOG = %spec, %error, "ignored HOOKAUTH_LOG (want level or target=level, comma-separated); logging at {DEFAULT}");
     }
 }
 

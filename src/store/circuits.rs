@@ -2,7 +2,7 @@
 //! by a run of failed attempts, probed by one delivery at a time after a pause that doubles per
 //! failed probe, closed by any success.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 
 use super::deliveries::{AttemptResult, Outcome};
 use super::{Store, StoreResult};
@@ -35,7 +35,7 @@ pub enum CircuitChangeKind {
 }
 
 /// An open circuit, for `hookauth hooks failures`.
-#[derive(Debug, Clone, serde::Serialize, FromRow)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct OpenCircuit {
     pub tenant_id: String,
     pub hook: String,
@@ -44,6 +44,14 @@ pub struct OpenCircuit {
     pub retry_at: Option<i64>,
     pub last_error: Option<String>,
 }
+any_row!(OpenCircuit {
+    tenant_id,
+    hook,
+    failures,
+    opened_at,
+    retry_at,
+    last_error
+});
 
 impl Store {
     /// Circuits that are open now.
@@ -88,13 +96,18 @@ pub(super) async fn update_circuit(
         AttemptResult::Unroutable { .. } => return Ok(None),
         AttemptResult::Retry { error, .. } | AttemptResult::GaveUp { error } => error,
     };
-    #[derive(FromRow)]
     struct Row {
         failures: i64,
         is_open: i64,
         pause_ms: Option<i64>,
         probe_id: Option<i64>,
     }
+    any_row!(Row {
+        failures,
+        is_open,
+        pause_ms,
+        probe_id
+    });
     let row: Option<Row> = sqlx::query_as(&format!(
         "SELECT failures, is_open, pause_ms, probe_id FROM hook_circuits \
          WHERE tenant_id = $1 AND hook = $2 {lock}"

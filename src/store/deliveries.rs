@@ -6,7 +6,7 @@
 //! (tenant, hook, subject): that one rule keeps a user's events in commit order for each hook
 //! while everything else runs in parallel, on one replica or many.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 
 use super::circuits::{BreakerPolicy, CircuitChange, update_circuit};
 use super::outbox::{EVENT_COLUMNS, EventRow, NOTIFY_STATEMENT};
@@ -72,7 +72,7 @@ pub struct Outcome {
 }
 
 /// One delivery row as stored.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct DeliveryState {
     pub id: i64,
     pub event_id: String,
@@ -85,6 +85,18 @@ pub struct DeliveryState {
     pub claim_until: Option<i64>,
     pub last_error: Option<String>,
 }
+any_row!(DeliveryState {
+    id,
+    event_id,
+    tenant_id,
+    hook,
+    subject,
+    status,
+    attempts,
+    claimed_by,
+    claim_until,
+    last_error
+});
 
 impl Store {
     /// Fans out up to `limit` committed events, oldest first, into one delivery per hook
@@ -117,7 +129,6 @@ impl Store {
                 return Ok(0);
             }
         }
-        #[derive(FromRow)]
         struct Row {
             seq: i64,
             id: String,
@@ -126,6 +137,14 @@ impl Store {
             subject: Option<String>,
             pending_handlers: Option<String>,
         }
+        any_row!(Row {
+            seq,
+            id,
+            tenant_id,
+            kind,
+            subject,
+            pending_handlers
+        });
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, id, tenant_id, kind, subject, pending_handlers FROM events \
              WHERE fanned_at IS NULL ORDER BY seq LIMIT $1",
@@ -604,14 +623,18 @@ async fn claim_ids(
     .bind(lease_until)
     .execute(&mut *conn)
     .await?;
-    #[derive(FromRow)]
     struct Row {
         delivery_id: i64,
         hook: String,
         delivery_attempts: i64,
-        #[sqlx(flatten)]
         event: EventRow,
     }
+    any_row!(Row {
+        delivery_id,
+        hook,
+        delivery_attempts,
+        event: flatten
+    });
     let columns = EVENT_COLUMNS
         .split(", ")
         .map(|c| format!("e.{c}"))

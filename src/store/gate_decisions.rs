@@ -2,16 +2,14 @@
 //! `hookauth hooks decisions` and the tenant hooks API.
 
 use serde::Serialize;
-use sqlx::FromRow;
 
 use super::{Store, StoreResult};
 use crate::domain::{TenantId, UnixMillis};
 
 /// One gate's answer (or failure) to one question.
-#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GateDecisionRecord {
     pub id: String,
-    #[sqlx(rename = "tenant_id")]
     pub tenant: String,
     pub hook: String,
     pub point: String,
@@ -30,6 +28,7 @@ pub struct GateDecisionRecord {
     pub duration_us: i64,
     pub decided_at: UnixMillis,
 }
+any_row!(GateDecisionRecord { id, tenant = "tenant_id", hook, point, decision, hook_code, message, failure, subject, request_id, duration_us, decided_at });
 
 /// Which decisions to read, newest first.
 #[derive(Clone, Debug, Default)]

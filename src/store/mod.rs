@@ -5,6 +5,30 @@
 //! Each public method is one unit of work: it commits everything it changes, including the
 //! outbox event that reports the change, or nothing.
 
+/// `FromRow` for sqlx's `AnyRow`, by column name: what `#[derive(sqlx::FromRow)]` generated,
+/// without compiling sqlx's proc-macro crates (and the second sqlx, PostgreSQL driver and SQLite
+/// C library they bring for the build machine) on every clean build. List every field: a
+/// missing one does not compile. `field = "column"` reads another column, `field: flatten`
+/// reads a nested row type from the same row.
+macro_rules! any_row {
+    ($ty:ident { $($field:ident $(= $column:literal)? $(: $flatten:ident)?),* $(,)? }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for $ty {
+            fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+                Ok(Self { $($field: any_row!(@get row, $field $(= $column)? $(: $flatten)?),)* })
+            }
+        }
+    };
+    (@get $row:ident, $field:ident) => {
+        sqlx::Row::try_get($row, stringify!($field))?
+    };
+    (@get $row:ident, $field:ident = $column:literal) => {
+        sqlx::Row::try_get($row, $column)?
+    };
+    (@get $row:ident, $field:ident : flatten) => {
+        sqlx::FromRow::from_row($row)?
+    };
+}
+
 mod circuits;
 mod deliveries;
 mod email_limits;
@@ -13,6 +37,7 @@ mod hook_secrets;
 mod import;
 mod lockout;
 mod mfa;
+mod migrations;
 mod oauth;
 mod outbox;
 mod rate_limits;
@@ -159,18 +184,10 @@ impl Store {
 
     /// Applies pending migrations; safe to run from several replicas at once (sqlx takes a lock).
     pub async fn migrate(&self) -> StoreResult<()> {
-        match self.dialect {
-            Dialect::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.writer)
-                    .await?
-            }
-            Dialect::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&self.writer)
-                    .await?
-            }
-        }
+        migrations::migrator(self.dialect)
+            .await?
+            .run(&self.writer)
+            .await?;
         self.normalise_email_domains().await?;
         Ok(())
     }

@@ -2,8 +2,6 @@
 //! hold the invariants (a provider account has one owner, a user one account per provider), so
 //! two sign-ins or links racing cannot both win.
 
-use sqlx::FromRow;
-
 use super::sessions::{NewSession, insert_refresh};
 use super::users::{USER_SELECT, UserRow, insert_user_rows};
 use super::{Announce, Dialect, NewUser, Store, StoreError, StoreResult};
@@ -37,12 +35,16 @@ pub enum UnlinkOutcome {
     LastMethod,
 }
 
-#[derive(FromRow)]
 struct AccountRow {
     provider: String,
     provider_user_id: String,
     provider_email: Option<String>,
 }
+any_row!(AccountRow {
+    provider,
+    provider_user_id,
+    provider_email
+});
 
 impl From<AccountRow> for OauthAccount {
     fn from(r: AccountRow) -> Self {
@@ -293,13 +295,19 @@ async fn insert_account(
 
 /// A provider a tenant admin configured through the management API: its settings as JSON
 /// (without the secret), the sealed client secret, and when it was last set.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredOauthProvider {
     pub name: String,
     pub config: String,
     pub sealed_secret: Vec<u8>,
     pub updated_at: i64,
 }
+any_row!(StoredOauthProvider {
+    name,
+    config,
+    sealed_secret,
+    updated_at
+});
 
 impl Store {
     /// The tenant's API-configured providers, by name.

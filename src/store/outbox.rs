@@ -1,7 +1,7 @@
 //! The event outbox: rows written inside the flows' transactions by one helper,
 //! [`Store::commit_announcing`], then fanned out into deliveries (see `deliveries.rs`).
 
-use sqlx::{Any, AnyConnection, FromRow, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 
 use super::{Dialect, Store, StoreError, StoreResult};
 use crate::domain::{
@@ -112,7 +112,6 @@ pub struct EventRecord {
     pub subject: Option<String>,
 }
 
-#[derive(FromRow)]
 pub(super) struct EventRow {
     pub(super) seq: i64,
     pub(super) id: String,
@@ -123,6 +122,16 @@ pub(super) struct EventRow {
     pub(super) created_at: i64,
     pub(super) subject: Option<String>,
 }
+any_row!(EventRow {
+    seq,
+    id,
+    tenant_id,
+    payload,
+    secret,
+    context,
+    created_at,
+    subject
+});
 
 pub(super) const EVENT_COLUMNS: &str =
     "seq, id, tenant_id, payload, secret, context, created_at, subject";
@@ -182,7 +191,6 @@ impl Store {
         tenant: Option<&TenantId>,
         limit: i64,
     ) -> StoreResult<Vec<FailedEvent>> {
-        #[derive(FromRow)]
         struct Row {
             id: String,
             seq: i64,
@@ -191,6 +199,14 @@ impl Store {
             status: String,
             created_at: i64,
         }
+        any_row!(Row {
+            id,
+            seq,
+            tenant_id,
+            kind,
+            status,
+            created_at
+        });
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, seq, tenant_id, kind, status, created_at FROM events \
              WHERE status IN ('failed', 'no_handler') AND ($1 IS NULL OR tenant_id = $1) \
@@ -319,12 +335,14 @@ impl Store {
 
     /// One event as recorded (secret included while it is still held), for tools and tests.
     pub async fn find_event(&self, id: &str) -> StoreResult<Option<(EventRecord, String)>> {
-        #[derive(FromRow)]
         struct Row {
-            #[sqlx(flatten)]
             event: EventRow,
             status: String,
         }
+        any_row!(Row {
+            event: flatten,
+            status
+        });
         let row: Option<Row> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS}, status FROM events WHERE id = $1"
         ))

@@ -1,6 +1,6 @@
 //! Refresh-token families (sign-in sessions) and the revocation blacklist.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 
 use super::users::{USER_COLUMNS, USER_SELECT, UserRow};
 use super::{Announce, Store, StoreResult};
@@ -42,7 +42,7 @@ pub enum RefreshCheck {
     Rejected,
 }
 
-#[derive(Debug, Clone, serde::Serialize, FromRow)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionInfo {
     pub family_id: String,
     pub ip_address: Option<String>,
@@ -51,6 +51,14 @@ pub struct SessionInfo {
     pub last_used_at: i64,
     pub expires_at: i64,
 }
+any_row!(SessionInfo {
+    family_id,
+    ip_address,
+    user_agent,
+    created_at,
+    last_used_at,
+    expires_at
+});
 
 impl Store {
     /// A successful login: stores the refresh token, clears the email's failed-login counter and
@@ -85,15 +93,20 @@ impl Store {
         family_revoked_until: UnixMillis,
         now: UnixMillis,
     ) -> StoreResult<RefreshCheck> {
-        #[derive(FromRow)]
         struct Row {
-            #[sqlx(flatten)]
             user: UserRow,
             family_id: String,
             auth_time: i64,
             revoked: i64,
             expires_at: i64,
         }
+        any_row!(Row {
+            user: flatten,
+            family_id,
+            auth_time,
+            revoked,
+            expires_at
+        });
         let sql = format!(
             "SELECT s.*, t.family_id, t.auth_time, t.revoked, t.expires_at \
              FROM refresh_tokens t, ({USER_SELECT} WHERE u.tenant_id = $2 AND u.id = \
@@ -190,13 +203,16 @@ impl Store {
         digest: &str,
         now: UnixMillis,
     ) -> StoreResult<Option<(User, FamilyId, i64)>> {
-        #[derive(sqlx::FromRow)]
         struct Row {
-            #[sqlx(flatten)]
             user: UserRow,
             family_id: String,
             auth_time: i64,
         }
+        any_row!(Row {
+            user: flatten,
+            family_id,
+            auth_time
+        });
         let sql = format!(
             "SELECT {USER_COLUMNS}, t.family_id, t.auth_time FROM refresh_tokens t \
              JOIN users u ON u.id = t.user_id AND u.tenant_id = t.tenant_id \

@@ -3,7 +3,7 @@
 //! reload. Every change bumps the revision in the same transaction and, on PostgreSQL, sends
 //! `NOTIFY hookauth_tenant_hooks, '<tenant>'` at commit.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 
 use super::{Dialect, Store, StoreResult};
 use crate::domain::{TenantId, UnixMillis};
@@ -12,7 +12,7 @@ use crate::domain::{TenantId, UnixMillis};
 pub const HOOKS_NOTIFY_CHANNEL: &str = "hookauth_tenant_hooks";
 
 /// One deployed hook, without its component bytes (those are read when it first runs).
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct TenantHookRow {
     pub tenant_id: String,
     pub name: String,
@@ -29,6 +29,18 @@ pub struct TenantHookRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+any_row!(TenantHookRow {
+    tenant_id,
+    name,
+    sha256,
+    manifest,
+    events,
+    gate_points,
+    hook_order,
+    enabled,
+    created_at,
+    updated_at
+});
 
 /// How a deploy was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

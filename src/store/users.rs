@@ -1,4 +1,4 @@
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 
 use super::{Announce, Dialect, Store, StoreError, StoreResult};
 use crate::domain::{Email, Profile, ProfileSchema, TenantId, UnixMillis, User, UserId};
@@ -19,7 +19,6 @@ macro_rules! user_columns {
 pub(super) const USER_COLUMNS: &str = user_columns!();
 pub(super) const USER_SELECT: &str = concat!("SELECT ", user_columns!(), " FROM users u");
 
-#[derive(FromRow)]
 pub(super) struct UserRow {
     id: String,
     tenant_id: String,
@@ -32,6 +31,18 @@ pub(super) struct UserRow {
     created_at: i64,
     roles: Option<String>,
 }
+any_row!(UserRow {
+    id,
+    tenant_id,
+    email,
+    hashed_password,
+    is_active,
+    is_verified,
+    is_superuser,
+    profile,
+    created_at,
+    roles
+});
 
 impl UserRow {
     pub(super) fn into_user(self, schema: &ProfileSchema) -> StoreResult<User> {
@@ -106,12 +117,14 @@ impl Store {
         jti: &str,
         family_id: &str,
     ) -> StoreResult<Option<(User, bool)>> {
-        #[derive(FromRow)]
         struct Row {
-            #[sqlx(flatten)]
             user: UserRow,
             revoked: i64,
         }
+        any_row!(Row {
+            user: flatten,
+            revoked
+        });
         let sql = format!(
             "SELECT s.*, (SELECT COUNT(*) FROM revocations v WHERE v.key IN ($3, $4)) AS revoked \
              FROM ({USER_SELECT} WHERE u.tenant_id = $1 AND u.id = $2) s"

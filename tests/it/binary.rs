@@ -363,6 +363,28 @@ async fn json_logs_carry_the_request_id_into_hook_lines() {
     }
 }
 
+/// A `HOOKAUTH_LOG` that does not parse is named in a warning and the default filter applies
+/// (the server still starts and logs at info), instead of silently logging nothing or
+/// everything.
+#[tokio::test]
+async fn a_bad_log_filter_is_reported_and_the_default_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = hookauth(dir.path());
+    cmd.env("HOOKAUTH_LOG", "hookauth=loud")
+        .arg("serve")
+        .args(["--bind", "127.0.0.1:0"]);
+    let mut server = Process::spawn(cmd);
+    let line = server
+        .wait_for_line(
+            &["ignored HOOKAUTH_LOG", "hookauth=loud"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(line.contains("WARN"), "{line}");
+    server.terminate(Duration::from_secs(10));
+    assert!(server.log().contains(" INFO "), "{}", server.log());
+}
+
 /// `hookauth dev mailbox` receives what the example welcome hook sends, so a first run shows
 /// the welcome and verification emails (the verification link clickable, anything a hook sent
 /// shown as text), and keeps a retried delivery once.

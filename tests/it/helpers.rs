@@ -355,10 +355,17 @@ impl TestApp {
         options: Options,
     ) -> Result<Self, hookauth::app::AppError> {
         // Server logs show up in the output of a failing test.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("warn,hookauth=info")
-            .try_init();
+        {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            let filter: tracing_subscriber::filter::Targets =
+                "warn,hookauth=info".parse().expect("filter parses");
+            let _ = tracing_subscriber::fmt()
+                .with_test_writer()
+                .finish()
+                .with(filter)
+                .try_init();
+        }
         let (database_url, dir) = match options.database {
             Some(db) => db,
             None => {
