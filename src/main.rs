@@ -57,15 +57,23 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt as _;
 
     const DEFAULT: &str = "info,sqlx=warn";
-    let mut refused = None;
-    let filter = match std::env::var("HOOKAUTH_LOG") {
-        Ok(spec) => spec.parse().unwrap_or_else(|e| {
-            refused = Some((spec, e));
-            DEFAULT.parse().expect("the default filter parses")
-        }),
-        Err(_) => DEFAULT
+    let default = || {
+        DEFAULT
             .parse::<tracing_subscriber::filter::Targets>()
-            .expect("parses"),
+            .expect("the default filter parses")
+    };
+    // Unset or blank means the default (an empty `Targets` would silence every line); a value
+    // that is not UTF-8 or does not parse is reported once logging is up.
+    let (filter, refused) = match std::env::var("HOOKAUTH_LOG") {
+        Ok(spec) if spec.trim().is_empty() => (default(), None),
+        Ok(spec) => match spec.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(filter) => (filter, None),
+            Err(e) => (default(), Some((spec, e.to_string()))),
+        },
+        Err(std::env::VarError::NotPresent) => (default(), None),
+        Err(e @ std::env::VarError::NotUnicode(_)) => {
+            (default(), Some(("(not UTF-8)".into(), e.to_string())))
+        }
     };
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     match format {

@@ -28,7 +28,20 @@ pub struct GateDecisionRecord {
     pub duration_us: i64,
     pub decided_at: UnixMillis,
 }
-any_row!(GateDecisionRecord { id, tenant = "tenant_id", hook, point, decision, hook_code, message, failure, subject, request_id, duration_us, decided_at });
+any_row!(GateDecisionRecord {
+    id,
+    tenant = "tenant_id",
+    hook,
+    point,
+    decision,
+    hook_code,
+    message,
+    failure,
+    subject,
+    request_id,
+    duration_us,
+    decided_at
+});
 
 /// Which decisions to read, newest first.
 #[derive(Clone, Debug, Default)]

@@ -365,7 +365,7 @@ async fn json_logs_carry_the_request_id_into_hook_lines() {
 
 /// A `HOOKAUTH_LOG` that does not parse is named in a warning and the default filter applies
 /// (the server still starts and logs at info), instead of silently logging nothing or
-/// everything.
+/// everything; a blank one is the default without a warning.
 #[tokio::test]
 async fn a_bad_log_filter_is_reported_and_the_default_applies() {
     let dir = tempfile::tempdir().unwrap();
@@ -383,6 +383,20 @@ async fn a_bad_log_filter_is_reported_and_the_default_applies() {
     assert!(line.contains("WARN"), "{line}");
     server.terminate(Duration::from_secs(10));
     assert!(server.log().contains(" INFO "), "{}", server.log());
+
+    // Blank (an empty variable in a compose file) is the default too, not silence: the server
+    // is only found through its INFO "listening on" line.
+    let mut cmd = hookauth(dir.path());
+    cmd.env("HOOKAUTH_LOG", " ")
+        .arg("serve")
+        .args(["--bind", "127.0.0.1:0"]);
+    let mut server = Process::spawn(cmd);
+    server.terminate(Duration::from_secs(10));
+    assert!(
+        !server.log().contains("ignored HOOKAUTH_LOG"),
+        "{}",
+        server.log()
+    );
 }
 
 /// `hookauth dev mailbox` receives what the example welcome hook sends, so a first run shows
