@@ -1,4 +1,9 @@
-//! Command-line interface of the `hookauth` binary.
+//! Command-line interface of the `hookauth` binary: its arguments here, what it does with
+//! them in [`run`].
+
+mod run;
+
+pub use run::main;
 
 use std::path::PathBuf;
 
